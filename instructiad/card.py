@@ -1,0 +1,151 @@
+"""The dataset card (README.md) of a built folder: Hub YAML plus a readable summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from datasets.info import DatasetInfo, DatasetInfosDict
+from datasets.splits import SplitDict, SplitInfo
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCardData
+
+from instructiad.features import FEATURES, FIELD_DOCS
+
+if TYPE_CHECKING:
+    from instructiad.export import ConfigSummary
+
+ALL_CONFIG = "all"
+HUB_REPO = "triad/instructiad"
+
+
+def render_card(summaries: dict[str, ConfigSummary], *, version: str, fingerprint: str, report: dict) -> str:
+    """README.md text for a built folder: YAML header, then sources, counts and fields."""
+    licenses = sorted({c.reader.license for c in summaries.values()})
+    card_data = DatasetCardData(
+        pretty_name="InstructIAD",
+        license=licenses[0] if len(licenses) == 1 else "other",
+        license_name=None if len(licenses) == 1 else "mixed: " + ", ".join(licenses),
+        task_categories=["image-classification", "image-segmentation", "visual-question-answering"],
+        tags=["industrial-anomaly-detection", "anomaly-detection", "manufacturing", "instructiad"],
+    )
+    _configs_yaml(summaries).to_dataset_card_data(card_data)
+    _infos_yaml(summaries).to_dataset_card_data(card_data)
+    body = [
+        "# InstructIAD",
+        "",
+        "Industrial anomaly detection images from public datasets, in one schema with labels, masks, "
+        "defect types, mask boxes and coarse locations, built on the user's machine by "
+        "[instructiad](https://github.com/triad/instructiad) from copies the user obtained. "
+        "Each source keeps its own licence (below).",
+        "",
+        f"- Version: `{version}` (Hub tag `v{version}`)",
+        f"- Fingerprint: `{fingerprint}` (sha256 over ordered record ids and image hashes)",
+        "- Checksums: `manifest.json`; `triad verify <folder>` checks every file against it.",
+        "",
+        "## Load",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'ds = load_dataset("{HUB_REPO}", revision="v{version}")  # config "{ALL_CONFIG}": every source',
+        f'ds = load_dataset("{HUB_REPO}", "{next(iter(summaries))}", revision="v{version}")',
+        'ds = load_dataset("path/to/this/folder", "' + next(iter(summaries)) + '")  # a local copy, same result',
+        "```",
+        "",
+        "## Sources and licences",
+        "",
+        "| config | source | licence | records | skipped files |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for name, summary in summaries.items():
+        records = sum(s.num_examples for s in summary.splits.values())
+        where = f" ({summary.reader.homepage})" if summary.reader.homepage else ""
+        body.append(
+            f"| {name} | {summary.reader.description}{where} | {summary.reader.license} | {records} | "
+            f"{len(summary.skipped)} |"
+        )
+    body += [
+        "",
+        "## Counts",
+        "",
+        "| config | category | split | normal | anomaly |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for name, summary in summaries.items():
+        for split, split_summary in summary.splits.items():
+            for category, (normal, anomaly) in _by_category(split_summary.counts).items():
+                body.append(f"| {name} | {category} | {split} | {normal} | {anomaly} |")
+    body += ["", "## Defect types", "", "| config | category | defect type | images |", "| --- | --- | --- | ---: |"]
+    for name, summary in summaries.items():
+        defects: Counter = Counter()
+        for split_summary in summary.splits.values():
+            for (category, label, defect), count in split_summary.counts.items():
+                if label == "anomaly":
+                    defects[(category, defect)] += count
+        body += [f"| {name} | {c} | {d} | {n} |" for (c, d), n in sorted(defects.items())]
+    body += ["", "## Skipped files", ""]
+    if report["skipped"]:
+        body += ["| source | file | problem |", "| --- | --- | --- |"]
+        body += [f"| {e['source']} | `{e['path']}` | {e['problem']} |" for e in report["skipped"]]
+    else:
+        body.append("None: every file of every source was built.")
+    body += ["", "## Fields", "", "| field | meaning |", "| --- | --- |"]
+    body += [f"| `{name}` | {doc} |" for name, doc in FIELD_DOCS.items()]
+    return f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
+
+
+def _by_category(counts: Counter) -> dict[str, tuple[int, int]]:
+    table: dict[str, list[int]] = {}
+    for (category, label, _), count in sorted(counts.items()):
+        table.setdefault(category, [0, 0])[0 if label == "normal" else 1] += count
+    return {category: (normal, anomaly) for category, (normal, anomaly) in table.items()}
+
+
+def _split_names(summaries: dict[str, ConfigSummary]) -> list[str]:
+    order = ("train", "validation", "test")
+    return [s for s in order if any(s in c.splits for c in summaries.values())]
+
+
+def _configs_yaml(summaries: dict[str, ConfigSummary]) -> MetadataConfigs:
+    configs: dict[str, dict] = {
+        ALL_CONFIG: {
+            "default": True,
+            "data_files": [
+                {
+                    "split": split,
+                    "path": [f"data/{name}/{split}-*.parquet" for name, c in summaries.items() if split in c.splits],
+                }
+                for split in _split_names(summaries)
+            ],
+        }
+    }
+    for name, summary in summaries.items():
+        configs[name] = {
+            "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in summary.splits]
+        }
+    return MetadataConfigs(configs)
+
+
+def _infos_yaml(summaries: dict[str, ConfigSummary]) -> DatasetInfosDict:
+    infos = {}
+    for name, summary in summaries.items():
+        infos[name] = _info(name, {s: (v.num_examples, v.num_bytes) for s, v in summary.splits.items()})
+    totals: dict[str, tuple[int, int]] = {}
+    for split in _split_names(summaries):
+        parts = [c.splits[split] for c in summaries.values() if split in c.splits]
+        totals[split] = (sum(p.num_examples for p in parts), sum(p.num_bytes for p in parts))
+    infos[ALL_CONFIG] = _info(ALL_CONFIG, totals)
+    return DatasetInfosDict(infos)
+
+
+def _info(name: str, splits: dict[str, tuple[int, int]]) -> DatasetInfo:
+    split_dict = SplitDict()
+    for split, (examples, num_bytes) in splits.items():
+        split_dict.add(SplitInfo(name=split, num_examples=examples, num_bytes=num_bytes))
+    return DatasetInfo(
+        features=FEATURES,
+        splits=split_dict,
+        dataset_size=sum(b for _, b in splits.values()),
+        config_name=name,
+    )

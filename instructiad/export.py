@@ -1,0 +1,225 @@
+"""Build a Hub-ready dataset folder from sources on disk.
+
+The folder holds ``data/<config>/<split>-NNNNN-of-NNNNN.parquet``, a ``README.md`` dataset
+card (with ``configs:`` and ``dataset_info`` YAML), ``build_report.json`` and
+``manifest.json``. ``datasets.load_dataset(folder, config)`` reads it exactly as it reads
+the Hub copy. Everything is written to a temporary sibling folder, renamed at the end, so a
+failed build leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+import instructiad
+from instructiad.card import render_card
+from instructiad.errors import InstructIADError, SkippedFiles, raise_bad_file
+from instructiad.manifest import MANIFEST, Fingerprint, sha256_file
+from instructiad.pipeline import iter_records, list_samples
+from instructiad.shards import DEFAULT_SHARD_BYTES, ShardWriter
+from instructiad.sources import READERS, Reader, resolve_source
+
+BUILD_REPORT = "build_report.json"
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass
+class SplitSummary:
+    """What one split of one config holds once written."""
+
+    num_examples: int = 0
+    num_bytes: int = 0
+    files: list[str] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)  # (category, label, defect_type) -> images
+
+
+@dataclass
+class ConfigSummary:
+    """One source config: its reader, splits and fingerprint."""
+
+    reader: Reader
+    splits: dict[str, SplitSummary] = field(default_factory=dict)
+    fingerprint: str = ""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def parse_source(text: str) -> tuple[str | None, str]:
+    """``NAME=PATH`` -> ``(NAME, PATH)``; a bare ``PATH`` -> ``(None, PATH)`` (layout detected)."""
+    name, sep, path = text.partition("=")
+    if sep and name in READERS:
+        return name, path
+    if sep and re.fullmatch(r"[a-z_]+", name):
+        raise InstructIADError(f"--source {text}: unknown source {name!r} (known: {', '.join(READERS)})")
+    return None, text
+
+
+def build_dataset(
+    sources: list[tuple[str | None, str | Path]],
+    out: str | Path,
+    *,
+    version: str = instructiad.DATASET_VERSION,
+    num_proc: int = 1,
+    max_side: int | None = None,
+    on_bad_file: str = "error",
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> dict[str, ConfigSummary]:
+    """Build the dataset folder ``out`` from ``sources``.
+
+    Args:
+        sources: ``(reader name or None to detect, root)`` pairs, one per source.
+        out: the folder to create; it must not exist.
+        version: semver of the dataset, written to the card and manifest.
+        num_proc: processes that read and check images (output does not depend on it).
+        max_side: resize images whose longer side exceeds it (default: keep original bytes).
+        on_bad_file: ``"error"`` stops at the first bad file; ``"skip"`` leaves it out and
+            lists it in ``build_report.json`` and the card.
+        max_shard_bytes: start a new Parquet shard past this much Arrow data.
+
+    Returns:
+        The summary of each source config, keyed by config name.
+
+    Raises:
+        InstructIADError: bad arguments or bad input; nothing is left on disk.
+    """
+    out = Path(out).expanduser().absolute()
+    if out.exists():
+        raise InstructIADError(f"{out}: output folder already exists")
+    if not out.parent.is_dir():
+        raise InstructIADError(f"{out.parent}: parent of the output folder does not exist")
+    if not _SEMVER.match(version):
+        raise InstructIADError(f"--version {version}: not a semantic version X.Y.Z")
+    if on_bad_file not in ("error", "skip"):
+        raise InstructIADError(f"--on-bad-file {on_bad_file}: must be error or skip")
+    if max_side is not None and max_side < 1:
+        raise InstructIADError(f"--max-side {max_side}: must be a positive number of pixels")
+    resolved = _resolve(sources)
+
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        summaries = {}
+        overall = Fingerprint()  # every record, config after config
+        for reader, root in resolved:
+            summaries[reader.name] = _build_config(
+                reader, root, partial, overall, num_proc=num_proc, max_side=max_side,
+                on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes,
+            )  # fmt: skip
+        _write_metadata(partial, summaries, overall.hexdigest(), version=version, max_side=max_side,
+                        on_bad_file=on_bad_file)  # fmt: skip
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return summaries
+
+
+def _resolve(sources: list[tuple[str | None, str | Path]]) -> list[tuple[Reader, Path]]:
+    """Check every source before any work; one config per reader, in :data:`READERS` order."""
+    if not sources:
+        raise InstructIADError("no --source given")
+    resolved = [resolve_source(name, root) for name, root in sources]
+    names = [reader.name for reader, _ in resolved]
+    for name in set(names):
+        if names.count(name) > 1:
+            raise InstructIADError(f"--source {name} given more than once (one folder per source)")
+    order = list(READERS)
+    return sorted(resolved, key=lambda pair: order.index(pair[0].name))
+
+
+def _build_config(
+    reader: Reader,
+    root: Path,
+    folder: Path,
+    overall: Fingerprint,
+    *,
+    num_proc: int,
+    max_side: int | None,
+    on_bad_file: str,
+    max_shard_bytes: int,
+) -> ConfigSummary:
+    skipped = SkippedFiles()
+    on_bad = skipped if on_bad_file == "skip" else raise_bad_file
+    summary = ConfigSummary(reader)
+    fingerprint = Fingerprint()
+    for split, samples in list_samples(reader.name, root, on_bad).items():
+        writer = ShardWriter(folder / "data" / reader.name, split, max_shard_bytes)
+        split_summary = SplitSummary()
+        records = iter_records(samples, max_side=max_side, on_bad=on_bad, num_proc=num_proc)
+        for record in tqdm(
+            records, total=len(samples), desc=f"{reader.name}/{split}", unit="img", leave=False, disable=None
+        ):
+            writer.write(record)
+            fingerprint.add(record["id"], record["image_sha256"])
+            overall.add(record["id"], record["image_sha256"])
+            split_summary.counts[(record["category"], record["label"], record["defect_type"])] += 1
+        split_summary.files = [p.relative_to(folder).as_posix() for p in writer.close()]
+        split_summary.num_examples, split_summary.num_bytes = writer.num_rows, writer.num_bytes
+        if writer.num_rows:
+            summary.splits[split] = split_summary
+    if not summary.splits:
+        raise InstructIADError(f"{root}: every file of source {reader.name} was skipped; nothing to build")
+    summary.fingerprint = fingerprint.hexdigest()
+    summary.skipped = [_portable(e, root, reader.name) for e in skipped.as_list()]
+    return summary
+
+
+def _portable(entry: dict[str, str], root: Path, source: str) -> dict[str, str]:
+    """A skipped-file entry with paths relative to the source root, so reports are portable."""
+    prefix = f"{root}/"
+    path = entry["path"][len(prefix) :] if entry["path"].startswith(prefix) else entry["path"]
+    return {"source": source, "path": path, "problem": entry["problem"].replace(str(root), "<root>")}
+
+
+def _write_metadata(
+    folder: Path,
+    summaries: dict[str, ConfigSummary],
+    fingerprint: str,
+    *,
+    version: str,
+    max_side: int | None,
+    on_bad_file: str,
+) -> None:
+    report = {
+        "version": version,
+        "options": {"max_side": max_side, "on_bad_file": on_bad_file},
+        "sources": {
+            name: {"num_records": sum(s.num_examples for s in c.splits.values()), "num_skipped": len(c.skipped)}
+            for name, c in summaries.items()
+        },
+        "skipped": [entry for c in summaries.values() for entry in c.skipped],
+    }
+    _write_json(folder / BUILD_REPORT, report)
+    (folder / "README.md").write_text(
+        render_card(summaries, version=version, fingerprint=fingerprint, report=report), encoding="utf-8"
+    )
+
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        files[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    manifest = {
+        "dataset": "instructiad",
+        "version": version,
+        "builder": {"package": "instructiad", "version": instructiad.__version__},
+        "fingerprint": fingerprint,
+        "configs": {
+            name: {
+                "fingerprint": c.fingerprint,
+                "splits": {s: {"num_examples": v.num_examples, "files": v.files} for s, v in c.splits.items()},
+            }
+            for name, c in summaries.items()
+        },
+        "files": files,
+    }
+    _write_json(folder / MANIFEST, manifest)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")

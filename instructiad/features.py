@@ -1,0 +1,55 @@
+"""The declared Features of an InstructIAD record (one row per image), with their meaning."""
+
+from __future__ import annotations
+
+from datasets import ClassLabel, Features, Image, List, Value
+
+from instructiad.sample import LABELS
+
+FEATURES = Features(
+    {
+        "id": Value("string"),
+        "source": Value("string"),
+        "category": Value("string"),
+        "image": Image(),
+        "mask": Image(),
+        "label": ClassLabel(names=list(LABELS)),
+        "defect_type": Value("string"),
+        "defect_types": List(Value("string")),
+        "sub_types": List(Value("string")),
+        "boxes": List(List(Value("int32"), length=4)),
+        "location": Value("string"),
+        "regions": List(Value("string")),
+        "width": Value("int32"),
+        "height": Value("int32"),
+        "image_sha256": Value("string"),
+        "metadata": {
+            "image_path": Value("string"),
+            "mask_paths": List(Value("string")),
+            "format": Value("string"),
+            "mode": Value("string"),
+            "original_size": List(Value("int32"), length=2),
+            "extra": Value("string"),
+        },
+    }
+)
+
+FIELD_DOCS = {
+    "id": "stable record id: `<source>/<category>/<split>/<path inside the split>`",
+    "source": "source dataset (the config name)",
+    "category": "product category, as the source names it",
+    "image": "the image: original file bytes (PNG, JPEG, ...) unless built with --max-side",
+    "mask": "0/255 single-channel PNG, 255 = anomalous; None for normal images and masks absent",
+    "label": "0 normal, 1 anomaly",
+    "defect_type": "the source's defect name (`good` when normal; `combined` for several)",
+    "defect_types": "every defect type in the image",
+    "sub_types": "finer defect names where the source has them (MVTec LOCO defects_config.json)",
+    "boxes": "[x_min, y_min, x_max, y_max) in pixels, one per 8-connected mask region",
+    "location": "the cell of a 3x3 grid holding most of the mask (`top left` ... `bottom right`)",
+    "regions": "every 3x3 cell the mask touches, in reading order",
+    "width": "stored image width in pixels",
+    "height": "stored image height in pixels",
+    "image_sha256": "sha256 of the stored image bytes",
+    "metadata": "image_path and mask_paths relative to the source root, format, mode, original_size "
+    "[width, height], extra (source facts as JSON: Real-IAD view, sample id, defect code)",
+}

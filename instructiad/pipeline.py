@@ -1,0 +1,63 @@
+"""Reading sources into samples, and samples into records (in parallel, order kept)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+
+from instructiad.errors import BadFileError, OnBadFile, raise_bad_file
+from instructiad.records import make_record
+from instructiad.sample import Sample
+from instructiad.sources import resolve_source
+from instructiad.sources.files import SPLITS
+
+
+def list_samples(name: str | None, root: str | Path, on_bad: OnBadFile = raise_bad_file) -> dict[str, list[Sample]]:
+    """Every sample of one source, grouped by split in :data:`SPLITS` order.
+
+    Raises:
+        InstructIADError: the root is missing, matches no reader, or holds an empty category.
+    """
+    reader, path = resolve_source(name, root)
+    by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
+    for sample in reader.iter_samples(path, on_bad):
+        by_split[sample.split].append(sample)
+    return {split: samples for split, samples in by_split.items() if samples}
+
+
+def _record_or_error(sample: Sample, max_side: int | None) -> dict | BadFileError:
+    try:
+        return make_record(sample, max_side)
+    except BadFileError as error:
+        return error
+
+
+def iter_records(
+    samples: Iterable[Sample],
+    *,
+    max_side: int | None = None,
+    on_bad: OnBadFile = raise_bad_file,
+    num_proc: int = 1,
+) -> Iterator[dict]:
+    """Records of ``samples`` in the same order, made by ``num_proc`` processes.
+
+    The order (and so every byte written from it) does not depend on ``num_proc``.
+    """
+    work = partial(_record_or_error, max_side=max_side)
+    if num_proc <= 1:
+        results: Iterable[dict | BadFileError] = map(work, samples)
+        yield from _handle(results, on_bad)
+        return
+    with get_context("fork" if sys.platform == "linux" else "spawn").Pool(num_proc) as pool:
+        yield from _handle(pool.imap(work, samples, chunksize=4), on_bad)
+
+
+def _handle(results: Iterable[dict | BadFileError], on_bad: OnBadFile) -> Iterator[dict]:
+    for result in results:
+        if isinstance(result, BadFileError):
+            on_bad(result)
+        else:
+            yield result

@@ -1,0 +1,54 @@
+"""A user's own product line in an MVTec-like layout.
+
+``<root>/<category>/<split>/<good|ok|normal or defect>/<image>``, split one of train,
+validation, test; masks, when the category has a ``ground_truth`` folder, in
+``ground_truth/<defect>/<stem>_mask.png`` or ``<stem>.png`` (then every anomalous image needs
+one). A root that itself holds ``train/`` or ``test/`` is read as one category named after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from instructiad.errors import OnBadFile, raise_bad_file
+from instructiad.sample import Sample
+from instructiad.sources import mvtec_like
+from instructiad.sources.registry import Reader
+
+NORMAL_FOLDERS = ("good", "ok", "normal")
+
+
+def _categories(root: Path) -> list[Path]:
+    if (root / "train").is_dir() or (root / "test").is_dir():
+        return [root]
+    return mvtec_like.category_folders(root)
+
+
+def looks_like(root: Path) -> bool:
+    """A category folder (or the root itself) with a ``train`` or ``test`` folder."""
+    return bool(_categories(root))
+
+
+def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sample]:
+    """Samples of each category; masks are required only where ``ground_truth`` exists."""
+    categories = _categories(root)
+    yield from mvtec_like.iter_samples(
+        root.parent if categories == [root] else root,
+        "folder",
+        on_bad=on_bad,
+        require_masks=None,
+        normal_folders=NORMAL_FOLDERS,
+        categories=categories,
+    )
+
+
+READER = Reader(
+    name="folder",
+    description="A user's own product line in an MVTec-like folder layout",
+    license="other",
+    homepage="",
+    expected="<category>/{train,test}/{good,<defect>}/<image> with optional <category>/ground_truth/<defect>/",
+    looks_like=looks_like,
+    iter_samples=iter_samples,
+)

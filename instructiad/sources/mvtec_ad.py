@@ -1,0 +1,42 @@
+"""MVTec AD: 15 categories in the MVTec layout; grid, screw and zipper are grayscale.
+
+``<root>/<category>/{train/good, test/good, test/<defect>}/000.png`` and
+``<root>/<category>/ground_truth/<defect>/000_mask.png``. Image modes are kept as they are
+(original bytes are stored), so grayscale categories stay grayscale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from instructiad.errors import OnBadFile, raise_bad_file
+from instructiad.sample import Sample
+from instructiad.sources import mvtec_like
+from instructiad.sources.registry import Reader
+
+CATEGORIES = (
+    "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",
+    "pill", "screw", "tile", "toothbrush", "transistor", "wood", "zipper",
+)  # fmt: skip
+
+
+def looks_like(root: Path) -> bool:
+    """At least one category folder with ``train/good`` and ``test``."""
+    return any((c / "train" / "good").is_dir() and (c / "test").is_dir() for c in mvtec_like.category_folders(root))
+
+
+def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sample]:
+    """Samples of every category folder, in name order; every anomalous image needs its mask."""
+    yield from mvtec_like.iter_samples(root, "mvtec_ad", on_bad=on_bad, require_masks=True)
+
+
+READER = Reader(
+    name="mvtec_ad",
+    description="MVTec AD: 15 object and texture categories (Bergmann et al., CVPR 2019)",
+    license="cc-by-nc-sa-4.0",
+    homepage="https://www.mvtec.com/company/research/datasets/mvtec-ad",
+    expected="<category>/train/good, <category>/test/<defect>, <category>/ground_truth/<defect>/<stem>_mask.png",
+    looks_like=looks_like,
+    iter_samples=iter_samples,
+)

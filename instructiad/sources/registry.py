@@ -1,0 +1,34 @@
+"""What every source reader provides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from instructiad.errors import OnBadFile
+from instructiad.sample import Sample
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A source reader: how to recognise a layout on disk and read its samples.
+
+    Attributes:
+        name: the source name, used as the dataset config name (e.g. ``"mvtec_ad"``).
+        description: one line for the dataset card.
+        license: SPDX-style licence id of the source's images, for the dataset card.
+        homepage: where users obtain the source.
+        expected: the layout in a few words, quoted in "matches no reader" errors.
+        looks_like: ``looks_like(root) -> bool``, a cheap check of the layout.
+        iter_samples: ``iter_samples(root, on_bad) -> Iterator[Sample]`` in a deterministic
+            order (category, split, then path).
+    """
+
+    name: str
+    description: str
+    license: str
+    homepage: str
+    expected: str
+    looks_like: Callable[[Path], bool]
+    iter_samples: Callable[[Path, OnBadFile], Iterator[Sample]]

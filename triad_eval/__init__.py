@@ -1,0 +1,1 @@
+"""triad_eval: the evaluation harness and the `triad` command line."""
