@@ -37,6 +37,7 @@ class SplitSummary:
     num_examples: int = 0
     num_bytes: int = 0
     files: list[str] = field(default_factory=list)
+    checksums: dict[str, tuple[str, int]] = field(default_factory=dict)  # file -> (sha256, bytes)
     counts: Counter = field(default_factory=Counter)  # (category, label, defect_type) -> images
 
 
@@ -160,6 +161,7 @@ def _build_config(
             overall.add(record["id"], record["image_sha256"])
             split_summary.counts[(record["category"], record["label"], record["defect_type"])] += 1
         split_summary.files = [p.relative_to(folder).as_posix() for p in writer.close()]
+        split_summary.checksums = {p.relative_to(folder).as_posix(): c for p, c in writer.checksums.items()}
         split_summary.num_examples, split_summary.num_bytes = writer.num_rows, writer.num_bytes
         if writer.num_rows:
             summary.splits[split] = split_summary
@@ -200,10 +202,17 @@ def _write_metadata(
         render_card(summaries, version=version, fingerprint=fingerprint, report=report), encoding="utf-8"
     )
 
+    shards = {
+        name: c
+        for summary in summaries.values()
+        for split in summary.splits.values()
+        for name, c in split.checksums.items()
+    }
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         name = path.relative_to(folder).as_posix()
-        files[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        sha, size = shards[name] if name in shards else (sha256_file(path), path.stat().st_size)
+        files[name] = {"sha256": sha, "bytes": size}
     manifest = {
         "dataset": "instructiad",
         "version": version,

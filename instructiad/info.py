@@ -30,8 +30,8 @@ def summarize(folder: str | Path) -> dict:
         for split, split_entry in entry["splits"].items():
             labels: Counter = Counter()
             for shard in split_entry["files"]:
-                table = pq.read_table(folder / shard, columns=["category", "label", "defect_type"]).to_pydict()
-                for category, label, defect in zip(table["category"], table["label"], table["defect_type"], strict=True):
+                columns = pq.read_table(folder / shard, columns=["category", "label", "defect_type"]).to_pydict()
+                for category, label, defect in zip(*columns.values(), strict=True):
                     label_name = LABELS[label]
                     labels[label_name] += 1
                     cell = categories.setdefault(category, {}).setdefault(split, {"normal": 0, "anomaly": 0})

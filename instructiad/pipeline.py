@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
@@ -13,6 +15,9 @@ from instructiad.records import make_record
 from instructiad.sample import Sample
 from instructiad.sources import resolve_source
 from instructiad.sources.files import SPLITS
+
+THREADS = 3
+"""Threads that make records within one process."""
 
 
 def list_samples(name: str | None, root: str | Path, on_bad: OnBadFile = raise_bad_file) -> dict[str, list[Sample]]:
@@ -44,15 +49,28 @@ def iter_records(
 ) -> Iterator[dict]:
     """Records of ``samples`` in the same order, made by ``num_proc`` processes.
 
-    The order (and so every byte written from it) does not depend on ``num_proc``.
+    With one process, :data:`THREADS` threads make records (reading, hashing and decoding
+    release the GIL). The order, and so every byte written from it, does not depend on
+    ``num_proc``.
     """
     work = partial(_record_or_error, max_side=max_side)
     if num_proc <= 1:
-        results: Iterable[dict | BadFileError] = map(work, samples)
-        yield from _handle(results, on_bad)
+        yield from _handle(_ordered_thread_map(work, samples, THREADS), on_bad)
         return
     with get_context("fork" if sys.platform == "linux" else "spawn").Pool(num_proc) as pool:
         yield from _handle(pool.imap(work, samples, chunksize=4), on_bad)
+
+
+def _ordered_thread_map(function: Callable, items: Iterable, workers: int, window: int = 16) -> Iterator:
+    """``map(function, items)`` on a thread pool, in order, with at most ``window`` results ahead."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future] = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _handle(results: Iterable[dict | BadFileError], on_bad: OnBadFile) -> Iterator[dict]:

@@ -132,15 +132,9 @@ def _read_masks(sample: Sample, facts: ImageFacts) -> tuple[np.ndarray | None, b
             )
         merged = values if merged is None else np.maximum(merged, values)
         stored = data
-    if len(sample.mask_paths) > 1 or not _is_binary_png(stored, merged):
+    if len(sample.mask_paths) > 1 or not masks.is_binary_png(stored, merged):
         stored = masks.encode_binary_mask(merged > 0)
     return merged, stored
-
-
-def _is_binary_png(data: bytes, values: np.ndarray) -> bool:
-    if not data.startswith(b"\x89PNG") or Image.open(io.BytesIO(data)).mode != "L":
-        return False
-    return bool(np.isin(values, (0, 255)).all())
 
 
 def _resize(

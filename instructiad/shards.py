@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from instructiad.features import FEATURES
+from instructiad.manifest import sha256_file
 
 SCHEMA = FEATURES.arrow_schema  # carries the Features in its "huggingface" metadata
 ROWS_PER_GROUP = 100  # as `datasets` does for image data: small row groups stream well
 MAX_GROUP_BYTES = 64 * 2**20
 DEFAULT_SHARD_BYTES = 500 * 2**20  # the Hub's usual shard size
 _STATISTICS = ["id", "source", "category", "label", "defect_type"]  # not for image bytes
+
+
+def _leaf_columns(schema: pa.Schema) -> list[str]:
+    """Parquet column paths of every leaf of ``schema`` (e.g. ``"image.bytes"``)."""
+    buffer = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), buffer)
+    parquet_schema = pq.ParquetFile(pa.BufferReader(buffer.getvalue())).schema
+    return [parquet_schema.column(i).path for i in range(len(parquet_schema))]
+
+
+_COMPRESSION = {path: "none" if path in ("image.bytes", "mask.bytes") else "snappy" for path in _leaf_columns(SCHEMA)}
+"""Image and mask bytes are compressed already; compressing them again costs time for nothing."""
 
 
 class ShardWriter:
@@ -36,6 +50,12 @@ class ShardWriter:
         self._writer: pq.ParquetWriter | None = None
         self._shard_bytes = 0
         self._shards: list[Path] = []
+        # Each finished shard is hashed on a helper thread (hashlib and file reads release
+        # the GIL), overlapping with the records of the next shard.
+        self._hasher = ThreadPoolExecutor(1)
+        self._hashes: list[Future[str]] = []
+        self.checksums: dict[Path, tuple[str, int]] = {}
+        """Final shard path -> (sha256, size in bytes), filled by :meth:`close`."""
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict) -> None:
@@ -54,8 +74,11 @@ class ShardWriter:
         final = []
         for index, path in enumerate(self._shards):
             target = path.with_name(f"{self.split}-{index:05d}-of-{total:05d}.parquet")
+            sha256 = self._hashes[index].result()
             path.rename(target)
+            self.checksums[target] = (sha256, target.stat().st_size)
             final.append(target)
+        self._hasher.shutdown()
         return final
 
     def _flush(self) -> None:
@@ -64,7 +87,7 @@ class ShardWriter:
         table = pa.Table.from_pylist(self._rows, schema=SCHEMA)
         if self._writer is None:
             path = self.folder / f"{self.split}-{len(self._shards):05d}.parquet.partial"
-            self._writer = pq.ParquetWriter(path, SCHEMA, compression="snappy", write_statistics=_STATISTICS)
+            self._writer = pq.ParquetWriter(path, SCHEMA, compression=_COMPRESSION, write_statistics=_STATISTICS)
             self._shards.append(path)
         self._writer.write_table(table, row_group_size=len(self._rows))
         self.num_rows += table.num_rows
@@ -77,4 +100,5 @@ class ShardWriter:
     def _close_shard(self) -> None:
         if self._writer is not None:
             self._writer.close()
+            self._hashes.append(self._hasher.submit(sha256_file, self._shards[-1]))
             self._writer, self._shard_bytes = None, 0

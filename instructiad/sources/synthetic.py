@@ -142,9 +142,11 @@ def generate(
 
 
 def _smooth(noise: np.ndarray, window: int, axis: int) -> np.ndarray:
-    """Moving average of ``noise`` along ``axis`` (wraps around, so the shape is kept)."""
-    kernel_sum = sum(np.roll(noise, shift, axis=axis) for shift in range(window))
-    return kernel_sum / window
+    """Moving average of ``noise`` over ``window`` samples along ``axis`` (wrapping around)."""
+    x = np.moveaxis(noise, axis, 0)
+    padded = np.concatenate([x[x.shape[0] - window + 1 :], x]) if window > 1 else x
+    totals = np.concatenate([np.zeros_like(padded[:1]), np.cumsum(padded, axis=0)])
+    return np.moveaxis((totals[window:] - totals[:-window]) / window, 0, axis)
 
 
 def _steel(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -231,11 +233,16 @@ def _inclusion(surface: np.ndarray, rng: np.random.Generator, size: int) -> np.n
 
 def _blob(rng: np.random.Generator, size: int, radius: float) -> np.ndarray:
     """An irregular closed region: a polygon whose radius wobbles around ``radius``."""
-    cx, cy = _point(rng, size, margin=0.25)
     angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     radii = radius * (1 + 0.25 * np.sin(3 * angles + rng.uniform(0, 6)) + rng.uniform(-0.1, 0.1, 24))
-    points = list(zip((cx + radii * np.cos(angles)).tolist(), (cy + radii * np.sin(angles)).tolist(), strict=True))
-    return _draw(size, "polygon", points)
+    return _polygon(tuple(_point(rng, size, margin=0.25)), radii, size)
+
+
+def _polygon(centre: tuple[float, float], radii: np.ndarray, size: int) -> np.ndarray:
+    """Mask of the polygon with vertices at ``radii`` around ``centre``, evenly spaced in angle."""
+    angles = np.linspace(0, 2 * np.pi, len(radii), endpoint=False)
+    xs, ys = centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)
+    return _draw(size, "polygon", list(zip(xs.tolist(), ys.tolist(), strict=True)))
 
 
 def _hole(surface: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -290,16 +297,9 @@ def _chip(surface: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarra
     along = rng.uniform(0.2, 0.8) * size
     side = int(rng.integers(4))
     centre = [(along, 0), (size - 1, along), (along, size - 1), (0, along)][side]
-    mask = _blob_at(centre, r, rng, size)
+    mask = _polygon(centre, r * (1 + rng.uniform(-0.2, 0.2, 20)), size)
     surface[mask] = np.array([176, 112, 82]) + rng.normal(0, 8, (mask.sum(), 1))  # red clay body
     return mask
-
-
-def _blob_at(centre: tuple[float, float], radius: float, rng: np.random.Generator, size: int) -> np.ndarray:
-    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
-    radii = radius * (1 + rng.uniform(-0.2, 0.2, 20))
-    points = list(zip((centre[0] + radii * np.cos(angles)).tolist(), (centre[1] + radii * np.sin(angles)).tolist(), strict=True))
-    return _draw(size, "polygon", points)
 
 
 _DEFECTS = {
