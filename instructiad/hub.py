@@ -16,6 +16,7 @@ def push(
     revision: str | None = None,
     dry_run: bool = False,
     private: bool = False,
+    endpoint: str | None = None,
 ) -> list[str]:
     """Upload ``folder`` to the dataset repo ``repo_id`` and tag the commit.
 
@@ -29,6 +30,7 @@ def push(
         revision: the tag to create (default ``v<version>`` from the manifest).
         dry_run: list what would be uploaded; touch no network.
         private: create the repo as private if it does not exist.
+        endpoint: the Hub's URL (default: ``HF_ENDPOINT`` or huggingface.co).
 
     Returns:
         Lines describing what was (or would be) done.
@@ -50,7 +52,7 @@ def push(
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    api = HfApi(token=os.environ.get("HF_TOKEN"))
+    api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN"))
     try:
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
         commit = api.upload_folder(

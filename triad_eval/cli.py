@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--revision", help="tag to create (default: v<version>)")
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.add_argument("--dry-run", action="store_true", help="list what would be uploaded; no network")
+    push.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
     push.set_defaults(run=_push)
     return parser
 
@@ -154,6 +155,14 @@ def _verify(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     from instructiad.hub import push
 
-    for line in push(args.folder, args.repo, revision=args.revision, dry_run=args.dry_run, private=args.private):
+    lines = push(
+        args.folder,
+        args.repo,
+        revision=args.revision,
+        dry_run=args.dry_run,
+        private=args.private,
+        endpoint=args.endpoint,
+    )
+    for line in lines:
         print(line)
     return 0
