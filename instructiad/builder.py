@@ -77,10 +77,11 @@ class InstructIAD(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         on_bad = self.config.skipped if self.config.on_bad_file == "skip" else raise_bad_file
+        roots = self._roots()
         by_split: dict[str, list] = {}
-        for name in READERS:  # configs list sources in READERS order, like `triad build`
-            if name in self._roots():
-                for split, samples in list_samples(name, self._roots()[name], on_bad).items():
+        for name in READERS:  # sources in READERS order, as `triad build` writes them
+            if name in roots:
+                for split, samples in list_samples(name, roots[name], on_bad).items():
                     by_split.setdefault(split, []).extend(samples)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"samples": s}) for split, s in by_split.items()]
 

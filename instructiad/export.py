@@ -36,8 +36,7 @@ class SplitSummary:
 
     num_examples: int = 0
     num_bytes: int = 0
-    files: list[str] = field(default_factory=list)
-    checksums: dict[str, tuple[str, int]] = field(default_factory=dict)  # file -> (sha256, bytes)
+    checksums: dict[str, tuple[str, int]] = field(default_factory=dict)  # shard file -> (sha256, bytes), in order
     counts: Counter = field(default_factory=Counter)  # (category, label, defect_type) -> images
 
 
@@ -160,7 +159,7 @@ def _build_config(
             fingerprint.add(record["id"], record["image_sha256"])
             overall.add(record["id"], record["image_sha256"])
             split_summary.counts[(record["category"], record["label"], record["defect_type"])] += 1
-        split_summary.files = [p.relative_to(folder).as_posix() for p in writer.close()]
+        writer.close()
         split_summary.checksums = {p.relative_to(folder).as_posix(): c for p, c in writer.checksums.items()}
         split_summary.num_examples, split_summary.num_bytes = writer.num_rows, writer.num_bytes
         if writer.num_rows:
@@ -221,7 +220,9 @@ def _write_metadata(
         "configs": {
             name: {
                 "fingerprint": c.fingerprint,
-                "splits": {s: {"num_examples": v.num_examples, "files": v.files} for s, v in c.splits.items()},
+                "splits": {
+                    s: {"num_examples": v.num_examples, "files": list(v.checksums)} for s, v in c.splits.items()
+                },
             }
             for name, c in summaries.items()
         },
