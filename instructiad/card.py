@@ -36,7 +36,7 @@ def render_card(summaries: dict[str, ConfigSummary], *, version: str, fingerprin
         "",
         "Industrial anomaly detection images from public datasets, in one schema with labels, masks, "
         "defect types, mask boxes and coarse locations, built on the user's machine by "
-        "[instructiad](https://github.com/triad/instructiad) from copies the user obtained. "
+        "the `instructiad` package (`triad build`) from copies the user obtained. "
         "Each source keeps its own licence (below).",
         "",
         f"- Version: `{version}` (Hub tag `v{version}`)",

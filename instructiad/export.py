@@ -97,6 +97,8 @@ def build_dataset(
         raise InstructIADError(f"--version {version}: not a semantic version X.Y.Z")
     if on_bad_file not in ("error", "skip"):
         raise InstructIADError(f"--on-bad-file {on_bad_file}: must be error or skip")
+    if num_proc < 1:
+        raise InstructIADError(f"--num-proc {num_proc}: must be at least 1")
     if max_side is not None and max_side < 1:
         raise InstructIADError(f"--max-side {max_side}: must be a positive number of pixels")
     resolved = _resolve(sources)

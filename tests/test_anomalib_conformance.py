@@ -75,9 +75,10 @@ def test_mvtec_loco_matches_anomalib(tmp_path):
     for category in ("breakfast_box", "pushpins"):
         # anomalib 2.7's LOCO parser assigns lists into a column that pandas 3 types as str
         # ("Invalid value for dtype 'str'"); pandas' object-string mode lets it run as designed.
-        with warnings.catch_warnings(), pd.option_context("future.infer_string", False):
-            warnings.simplefilter("ignore")
-            frame = make_dataset(tmp_path / category)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the option is deprecated in pandas 3
+            with pd.option_context("future.infer_string", False):
+                frame = make_dataset(tmp_path / category)
         expected |= theirs(frame)
     assert ours("mvtec_loco", tmp_path) == expected
 

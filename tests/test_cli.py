@@ -123,6 +123,16 @@ def test_layout_that_matches_no_reader(tmp_path, capsys):
     assert_failed_cleanly(code, err, tmp_path / "out", "not a visa layout", "split_csv/1cls.csv")
 
 
+def test_usage_errors_are_one_line_and_exit_1(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["build", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err.count("\n") == 1 and "required: --source" in err
+    source = small_source(tmp_path / "src")
+    code, _, err = run(capsys, "build", "--source", source, "--out", tmp_path / "out", "--num-proc", 0)
+    assert_failed_cleanly(code, err, tmp_path / "out", "--num-proc 0")
+
+
 def test_unknown_source_name(tmp_path, capsys):
     code, _, err = run(capsys, "build", "--source", f"mvtec={tmp_path}", "--out", tmp_path / "out")
     assert_failed_cleanly(code, err, tmp_path / "out", "unknown source 'mvtec'")

@@ -10,6 +10,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import instructiad
 from instructiad.errors import InstructIADError
@@ -31,8 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 1 like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"triad: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="triad", description="InstructIAD dataset tools.")
+    parser = _Parser(prog="triad", description="InstructIAD dataset tools.")
     parser.add_argument("--version", action="version", version=f"triad {instructiad.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
