@@ -15,6 +15,7 @@ from instructiad.errors import BadFileError
 from instructiad.sample import Sample
 
 _ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+_JPEG_TAIL = 4096
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ def check_image(data: bytes, path: str) -> ImageFacts:
     """Read an image's header and check that the file is complete.
 
     PNG files are walked chunk by chunk with their CRCs checked; JPEG files must end with
-    the end-of-image marker; other formats are decoded in full.
+    the end-of-image marker (a few KiB of trailing bytes after it are tolerated, as some
+    cameras write them; the marker cannot occur inside scan data); other formats are
+    decoded in full.
 
     Raises:
         BadFileError: the file is not an image, is corrupt, or is truncated.
@@ -42,7 +45,7 @@ def check_image(data: bytes, path: str) -> ImageFacts:
             if facts.format == "PNG":
                 image.verify()
             elif facts.format == "JPEG":
-                if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+                if b"\xff\xd9" not in data[-_JPEG_TAIL:]:
                     raise OSError("no end-of-image marker: the file is truncated")
             else:
                 image.load()
