@@ -84,6 +84,23 @@ def render_card(summaries: dict[str, ConfigSummary], *, version: str, fingerprin
                 if label == "anomaly":
                     defects[(category, defect)] += count
         body += [f"| {name} | {c} | {d} | {n} |" for (c, d), n in sorted(defects.items())]
+    body += [
+        "",
+        "## Process annotations",
+        "",
+        "Each annotated category's manufacturing process (steps, normal appearance, acceptable variation, and "
+        "which step causes which defect) ships in `processes/<source>/<category>.yaml`; records name it in "
+        "`process_id`.",
+        "",
+        "| config | categories annotated | images linked | anomalous images with every defect annotated |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, coverage in report["processes"].items():
+        body.append(
+            f"| {name} | {coverage['annotated_categories']} of {coverage['categories']} | "
+            f"{coverage['linked_images']} of {coverage['images']} | "
+            f"{coverage['anomalous_images_resolved']} of {coverage['anomalous_images']} |"
+        )
     body += ["", "## Skipped files", ""]
     if report["skipped"]:
         body += ["| source | file | problem |", "| --- | --- | --- |"]

@@ -23,6 +23,7 @@ from instructiad.card import render_card
 from instructiad.errors import InstructIADError, SkippedFiles, raise_bad_file
 from instructiad.manifest import MANIFEST, Fingerprint, sha256_file
 from instructiad.pipeline import iter_records, list_samples
+from instructiad.processes import Catalog
 from instructiad.shards import DEFAULT_SHARD_BYTES, ShardWriter
 from instructiad.sources import READERS, Reader, resolve_source
 
@@ -41,13 +42,48 @@ class SplitSummary:
 
 
 @dataclass
+class Coverage:
+    """How much of one source config its process annotations cover."""
+
+    categories: set[str] = field(default_factory=set)
+    annotated_categories: set[str] = field(default_factory=set)
+    images: int = 0
+    linked_images: int = 0
+    anomalous_images: int = 0
+    anomalous_images_resolved: int = 0  # every defect of the image has an annotation entry
+
+    def add(self, record: dict, catalog: Catalog) -> None:
+        self.categories.add(record["category"])
+        self.images += 1
+        anomalous = record["label"] == "anomaly"
+        self.anomalous_images += anomalous
+        if record["process_id"] is None:
+            return
+        self.annotated_categories.add(record["category"])
+        self.linked_images += 1
+        if anomalous:
+            annotation = catalog.get(record["process_id"])
+            names = record["sub_types"] or record["defect_types"]
+            self.anomalous_images_resolved += bool(names) and all(annotation.defect(n) for n in names)
+
+    def as_dict(self) -> dict[str, int]:
+        counts = {"categories": len(self.categories), "annotated_categories": len(self.annotated_categories)}
+        return (
+            counts
+            | {k: getattr(self, k) for k in ("images", "linked_images", "anomalous_images")}
+            | {"anomalous_images_resolved": self.anomalous_images_resolved}
+        )
+
+
+@dataclass
 class ConfigSummary:
-    """One source config: its reader, splits and fingerprint."""
+    """One source config: its reader, splits, fingerprint and annotation coverage."""
 
     reader: Reader
     splits: dict[str, SplitSummary] = field(default_factory=dict)
     fingerprint: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
 
 
 def parse_source(text: str) -> tuple[str | None, str]:
@@ -68,6 +104,7 @@ def build_dataset(
     num_proc: int = 1,
     max_side: int | None = None,
     on_bad_file: str = "error",
+    processes: str | Path | None = None,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, ConfigSummary]:
     """Build the dataset folder ``out`` from ``sources``.
@@ -80,6 +117,8 @@ def build_dataset(
         max_side: resize images whose longer side exceeds it (default: keep original bytes).
         on_bad_file: ``"error"`` stops at the first bad file; ``"skip"`` leaves it out and
             lists it in ``build_report.json`` and the card.
+        processes: a folder of the user's own process annotations
+            (``<source>/<category>.yaml``), used before the bundled ones.
         max_shard_bytes: start a new Parquet shard past this much Arrow data.
 
     Returns:
@@ -102,6 +141,7 @@ def build_dataset(
     if max_side is not None and max_side < 1:
         raise InstructIADError(f"--max-side {max_side}: must be a positive number of pixels")
     resolved = _resolve(sources)
+    catalog = Catalog(processes)
 
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -110,9 +150,10 @@ def build_dataset(
         overall = Fingerprint()  # every record, config after config
         for reader, root in resolved:
             summaries[reader.name] = _build_config(
-                reader, root, partial, overall, num_proc=num_proc, max_side=max_side,
+                reader, root, partial, overall, catalog, num_proc=num_proc, max_side=max_side,
                 on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes,
             )  # fmt: skip
+        _copy_annotations(partial, summaries, catalog)
         _write_metadata(partial, summaries, overall.hexdigest(), version=version, max_side=max_side,
                         on_bad_file=on_bad_file)  # fmt: skip
         partial.rename(out)
@@ -140,6 +181,7 @@ def _build_config(
     root: Path,
     folder: Path,
     overall: Fingerprint,
+    catalog: Catalog,
     *,
     num_proc: int,
     max_side: int | None,
@@ -153,7 +195,7 @@ def _build_config(
     for split, samples in list_samples(reader.name, root, on_bad).items():
         writer = ShardWriter(folder / "data" / reader.name, split, max_shard_bytes)
         split_summary = SplitSummary()
-        records = iter_records(samples, max_side=max_side, on_bad=on_bad, num_proc=num_proc)
+        records = iter_records(samples, catalog=catalog, max_side=max_side, on_bad=on_bad, num_proc=num_proc)
         for record in tqdm(
             records, total=len(samples), desc=f"{reader.name}/{split}", unit="img", leave=False, disable=None
         ):
@@ -161,6 +203,7 @@ def _build_config(
             fingerprint.add(record["id"], record["image_sha256"])
             overall.add(record["id"], record["image_sha256"])
             split_summary.counts[(record["category"], record["label"], record["defect_type"])] += 1
+            summary.coverage.add(record, catalog)
         writer.close()
         split_summary.checksums = {p.relative_to(folder).as_posix(): c for p, c in writer.checksums.items()}
         split_summary.num_examples, split_summary.num_bytes = writer.num_rows, writer.num_bytes
@@ -171,6 +214,15 @@ def _build_config(
     summary.fingerprint = fingerprint.hexdigest()
     summary.skipped = [_portable(e, root, reader.name) for e in skipped.as_list()]
     return summary
+
+
+def _copy_annotations(folder: Path, summaries: dict[str, ConfigSummary], catalog: Catalog) -> None:
+    """Ship the annotation of every annotated category with the data: ``processes/<id>.yaml``."""
+    for name, summary in summaries.items():
+        for category in sorted(summary.coverage.annotated_categories):
+            target = folder / "processes" / name / f"{category}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(catalog.paths[f"{name}/{category}"], target)
 
 
 def _portable(entry: dict[str, str], root: Path, source: str) -> dict[str, str]:
@@ -197,6 +249,7 @@ def _write_metadata(
             for name, c in summaries.items()
         },
         "skipped": [entry for c in summaries.values() for entry in c.skipped],
+        "processes": {name: c.coverage.as_dict() for name, c in summaries.items()},
     }
     _write_json(folder / BUILD_REPORT, report)
     (folder / "README.md").write_text(

@@ -20,7 +20,8 @@ def summarize(folder: str | Path) -> dict:
         ``{"folder", "version", "fingerprint", "configs": {config: {"fingerprint",
         "splits": {split: {"num_examples", "normal", "anomaly"}},
         "categories": {category: {split: {"normal", "anomaly"}}},
-        "defects": {category: {defect_type: images}}}}, "skipped": n}``
+        "defects": {category: {defect_type: images}}, "processes": {coverage counts}}},
+        "skipped": n}``
     """
     folder = Path(folder).expanduser().absolute()
     manifest = read_manifest(folder)
@@ -47,7 +48,11 @@ def summarize(folder: str | Path) -> dict:
             "defects": {c: dict(sorted(d.items())) for c, d in sorted(defects.items())},
         }
     report_path = folder / BUILD_REPORT
-    skipped = len(json.loads(report_path.read_text())["skipped"]) if report_path.is_file() else 0
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    for name, coverage in report.get("processes", {}).items():
+        if name in configs:
+            configs[name]["processes"] = coverage
+    skipped = len(report.get("skipped", []))
     return {
         "folder": str(folder),
         "version": manifest["version"],
@@ -68,6 +73,12 @@ def format_summary(summary: dict) -> str:
     for name, config in summary["configs"].items():
         total = sum(s["num_examples"] for s in config["splits"].values())
         lines += ["", f"[{name}]  {total} images  fingerprint {config['fingerprint'][:16]}"]
+        if "processes" in config:
+            coverage = config["processes"]
+            lines.append(
+                f"  process annotations: {coverage['annotated_categories']} of {coverage['categories']} categories, "
+                f"{coverage['linked_images']} of {coverage['images']} images"
+            )
         width = max(len("category"), *(len(c) for c in config["categories"]))
         lines.append(f"  {'category':<{width}}  {'split':<10} {'normal':>7} {'anomaly':>7}  defect types")
         for category, by_split in config["categories"].items():

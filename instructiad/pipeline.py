@@ -11,6 +11,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from instructiad.errors import BadFileError, OnBadFile, raise_bad_file
+from instructiad.processes import Catalog
 from instructiad.records import make_record
 from instructiad.sample import Sample
 from instructiad.sources import resolve_source
@@ -43,22 +44,34 @@ def _record_or_error(sample: Sample, max_side: int | None) -> dict | BadFileErro
 def iter_records(
     samples: Iterable[Sample],
     *,
+    catalog: Catalog | None = None,
     max_side: int | None = None,
     on_bad: OnBadFile = raise_bad_file,
     num_proc: int = 1,
 ) -> Iterator[dict]:
     """Records of ``samples`` in the same order, made by ``num_proc`` processes.
 
+    Each record's ``process_id`` names its category's annotation in ``catalog`` (default:
+    the bundled annotations), or is ``None`` where the category has none.
+
     With one process, :data:`THREADS` threads make records (reading, hashing and decoding
     release the GIL). The order, and so every byte written from it, does not depend on
     ``num_proc``.
     """
+    catalog = catalog or Catalog()
     work = partial(_record_or_error, max_side=max_side)
     if num_proc <= 1:
-        yield from _handle(_ordered_thread_map(work, samples, THREADS), on_bad)
+        results = _handle(_ordered_thread_map(work, samples, THREADS), on_bad)
+        yield from _with_process_ids(results, catalog)
         return
     with get_context("fork" if sys.platform == "linux" else "spawn").Pool(num_proc) as pool:
-        yield from _handle(pool.imap(work, samples, chunksize=4), on_bad)
+        yield from _with_process_ids(_handle(pool.imap(work, samples, chunksize=4), on_bad), catalog)
+
+
+def _with_process_ids(records: Iterable[dict], catalog: Catalog) -> Iterator[dict]:
+    for record in records:
+        record["process_id"] = catalog.id_for(record["source"], record["category"])
+        yield record
 
 
 def _ordered_thread_map(function: Callable, items: Iterable, workers: int, window: int = 16) -> Iterator:

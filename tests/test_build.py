@@ -38,6 +38,9 @@ def test_folder_has_hub_layout_card_manifest_and_report(built):
         "data/synthetic/test-00000-of-00001.parquet",
         "data/synthetic/train-00000-of-00001.parquet",
         "manifest.json",
+        "processes/synthetic/glazed_tile.yaml",
+        "processes/synthetic/steel_sheet.yaml",
+        "processes/synthetic/woven_fabric.yaml",
     ]
     card = card_yaml(built)
     configs = {c["config_name"]: c for c in card["configs"]}

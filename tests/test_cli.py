@@ -76,7 +76,7 @@ def test_build_info_verify_push_dry_run(tmp_path, capsys):
     code, stdout, _ = run(capsys, "push", out, "--repo", "someone/instructiad", "--dry-run")
     assert code == 0
     assert "data/synthetic/test-00000-of-00001.parquet" in stdout
-    assert "dry run: would upload 5 files" in stdout and "tag v2.0.0" in stdout
+    assert "dry run: would upload 7 files" in stdout and "tag v2.0.0" in stdout
 
 
 def test_verify_exits_1_on_a_tampered_folder(tmp_path, capsys):

@@ -26,7 +26,7 @@ def test_push_uploads_every_file_and_tags_the_commit(hub, built):
     assert files == {p.relative_to(built).as_posix(): p.read_bytes() for p in built.rglob("*") if p.is_file()}
     assert hub.tags["triad/instructiad"] == {"v0.1.0": hub.commits[-1]["oid"]}
     assert "fingerprint" in hub.commits[-1]["summary"]
-    assert lines[-1].startswith("uploaded 5 files") and "tag v0.1.0" in lines[-1]
+    assert lines[-1].startswith("uploaded 8 files") and "tag v0.1.0" in lines[-1]
     assert hub.validated_cards and "config_name: all" in hub.validated_cards[-1]
 
 
@@ -56,4 +56,4 @@ def test_pushing_a_tag_that_exists_fails_with_one_line(hub, built, capsys):
 def test_dry_run_touches_no_network(hub, built, capsys):
     assert main(["push", str(built), "--repo", "me/iad", "--endpoint", hub.url, "--dry-run"]) == 0
     assert hub.requests == []
-    assert "dry run: would upload 5 files" in capsys.readouterr().out
+    assert "dry run: would upload 8 files" in capsys.readouterr().out

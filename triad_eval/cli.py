@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--num-proc", type=int, default=1, help="processes that read images (default: 1)")
     build.add_argument("--max-side", type=int, help="resize images whose longer side exceeds this (pixels)")
     build.add_argument("--on-bad-file", choices=("error", "skip"), default="error")
+    build.add_argument(
+        "--processes", type=Path, metavar="DIR",
+        help="your own process annotations (<source>/<category>.yaml), used before the bundled ones",
+    )  # fmt: skip
     build.set_defaults(run=_build)
 
     info = commands.add_parser("info", help="configs, splits, counts, version and fingerprint of a built folder")
@@ -77,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="recompute checksums of a built folder (exit 1 on mismatch)")
     verify.add_argument("folder", type=Path)
     verify.set_defaults(run=_verify)
+
+    validate = commands.add_parser("validate", help="check process annotations (default: every bundled one)")
+    validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="annotation files or folders")
+    validate.set_defaults(run=_validate)
 
     push = commands.add_parser("push", help="upload a built folder to the Hub and tag its version")
     push.add_argument("folder", type=Path)
@@ -131,6 +139,7 @@ def _build(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         max_side=args.max_side,
         on_bad_file=args.on_bad_file,
+        processes=args.processes,
     )
     for name, summary in summaries.items():
         records = sum(s.num_examples for s in summary.splits.values())
@@ -158,6 +167,22 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.folder}: every file and fingerprint matches manifest.json")
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from instructiad.processes import BUNDLED
+    from instructiad.processes.validate import annotation_files, validate_file
+
+    files = annotation_files(args.paths or [BUNDLED])
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise InstructIADError(f"{missing[0]}: no such annotation file")
+    problems = [problem for path in files for problem in validate_file(path)]
+    for problem in problems:
+        print(f"triad: invalid: {problem}", file=sys.stderr)
+    bad_files = len({p.path for p in problems})
+    print(f"{len(files)} annotation file(s) checked, {bad_files} with problems ({len(problems)} in all)")
+    return 1 if problems else 0
 
 
 def _push(args: argparse.Namespace) -> int:

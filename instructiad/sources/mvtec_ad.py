@@ -15,10 +15,27 @@ from instructiad.sample import Sample
 from instructiad.sources import mvtec_like
 from instructiad.sources.registry import Reader
 
-CATEGORIES = (
-    "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",
-    "pill", "screw", "tile", "toothbrush", "transistor", "wood", "zipper",
-)  # fmt: skip
+DEFECTS: dict[str, tuple[str, ...]] = {
+    "bottle": ("broken_large", "broken_small", "contamination"),
+    "cable": ("bent_wire", "cable_swap", "combined", "cut_inner_insulation", "cut_outer_insulation", "missing_cable",
+              "missing_wire", "poke_insulation"),
+    "capsule": ("crack", "faulty_imprint", "poke", "scratch", "squeeze"),
+    "carpet": ("color", "cut", "hole", "metal_contamination", "thread"),
+    "grid": ("bent", "broken", "glue", "metal_contamination", "thread"),
+    "hazelnut": ("crack", "cut", "hole", "print"),
+    "leather": ("color", "cut", "fold", "glue", "poke"),
+    "metal_nut": ("bent", "color", "flip", "scratch"),
+    "pill": ("color", "combined", "contamination", "crack", "faulty_imprint", "pill_type", "scratch"),
+    "screw": ("manipulated_front", "scratch_head", "scratch_neck", "thread_side", "thread_top"),
+    "tile": ("crack", "glue_strip", "gray_stroke", "oil", "rough"),
+    "toothbrush": ("defective",),
+    "transistor": ("bent_lead", "cut_lead", "damaged_case", "misplaced"),
+    "wood": ("color", "combined", "hole", "liquid", "scratch"),
+    "zipper": ("broken_teeth", "combined", "fabric_border", "fabric_interior", "rough", "split_teeth",
+               "squeezed_teeth"),
+}  # fmt: skip
+"""Defect folders of each category (``combined``: several defect kinds in one image)."""
+CATEGORIES = tuple(DEFECTS)
 
 
 def looks_like(root: Path) -> bool:
@@ -39,4 +56,5 @@ READER = Reader(
     expected="<category>/train/good, <category>/test/<defect>, <category>/ground_truth/<defect>/<stem>_mask.png",
     looks_like=looks_like,
     iter_samples=iter_samples,
+    defects=DEFECTS,
 )

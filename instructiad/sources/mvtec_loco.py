@@ -23,7 +23,63 @@ from instructiad.sources import mvtec_like
 from instructiad.sources.files import SPLITS, images_in, relative, subfolders
 from instructiad.sources.registry import Reader
 
-CATEGORIES = ("breakfast_box", "juice_bottle", "pushpins", "screw_bag", "splicing_connectors")
+_LOGICAL, _STRUCTURAL = "logical", "structural"
+SUB_TYPES: dict[str, dict[str, str]] = {
+    "breakfast_box": {
+        **dict.fromkeys((
+            "missing_almonds", "missing_bananas", "missing_toppings", "missing_cereals", "missing_cereals_and_toppings",
+            "nectarines_2_tangerine_1", "nectarine_1_tangerine_1", "nectarines_0_tangerines_2",
+            "nectarines_0_tangerines_3", "nectarines_3_tangerines_0", "nectarines_0_tangerine_1",
+            "nectarines_0_tangerines_0", "nectarines_0_tangerines_4", "compartments_swapped", "overflow", "underflow",
+            "wrong_ratio",
+        ), _LOGICAL),
+        **dict.fromkeys(
+            ("mixed_cereals", "fruit_damaged", "box_damaged", "toppings_crushed", "contamination"), _STRUCTURAL
+        ),
+    },
+    "juice_bottle": {
+        **dict.fromkeys((
+            "missing_top_label", "missing_bottom_label", "swapped_labels", "misplaced_label_top",
+            "misplaced_label_bottom", "empty_bottle", "wrong_fill_level_too_much", "wrong_fill_level_not_enough",
+            "misplaced_fruit_icon", "missing_fruit_icon", "wrong_juice_type",
+        ), _LOGICAL),
+        **dict.fromkeys((
+            "damaged_label", "rotated_label", "label_text_incomplete", "unknown_fruit_icon", "incomplete_fruit_icon",
+            "juice_color", "contamination",
+        ), _STRUCTURAL),
+    },
+    "pushpins": {
+        **dict.fromkeys(
+            ("additional_1_pushpin", "additional_2_pushpins", "missing_pushpin", "missing_separator"), _LOGICAL
+        ),
+        **dict.fromkeys(("front_bent", "broken", "color", "contamination"), _STRUCTURAL),
+    },
+    "screw_bag": {
+        **dict.fromkeys((
+            "screw_too_long", "screw_too_short", "screws_1_very_short", "screws_2_very_short",
+            "additional_1_long_screw", "additional_1_short_screw", "additional_1_nut", "additional_2_nuts",
+            "additional_1_washer", "additional_2_washers", "missing_1_long_screw", "missing_1_short_screw",
+            "missing_1_nut", "missing_2_nuts", "missing_1_washer", "missing_2_washers",
+        ), _LOGICAL),
+        **dict.fromkeys(("bag_broken", "color", "contamination", "part_broken"), _STRUCTURAL),
+    },
+    "splicing_connectors": {
+        **dict.fromkeys((
+            "wrong_connector_type_5_2", "wrong_connector_type_5_3", "wrong_connector_type_3_2", "cable_too_short_t2",
+            "cable_too_short_t3", "cable_too_short_t5", "missing_connector", "missing_connector_and_cable",
+            "missing_cable", "extra_cable", "cable_color", "cable_cut", "wrong_cable_location",
+        ), _LOGICAL),
+        **dict.fromkeys((
+            "broken_cable", "cable_not_plugged", "unknown_cable_color", "flipped_connector", "broken_connector",
+            "open_lever", "color", "contamination",
+        ), _STRUCTURAL),
+    },
+}  # fmt: skip
+"""The 89 defect sub-types of the release's defects_config.json files, logical or structural.
+
+Some copies spell a few of them differently (``screw_too_shor``, ``additional_1_nut_``,
+``cable_too_short_T2``); process annotations list those spellings as aliases."""
+CATEGORIES = tuple(SUB_TYPES)
 ANOMALY_FOLDERS = ("logical_anomalies", "structural_anomalies")
 DEFECTS_CONFIG = "defects_config.json"
 
@@ -111,4 +167,5 @@ READER = Reader(
     "<category>/ground_truth/<type>/<stem>/000.png",
     looks_like=looks_like,
     iter_samples=iter_samples,
+    defects={category: tuple(names) for category, names in SUB_TYPES.items()},
 )

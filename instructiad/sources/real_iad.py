@@ -145,4 +145,5 @@ READER = Reader(
     expected="realiad_jsons/realiad_jsons/<category>.json and realiad_<resolution>/<category>/{OK,NG}/",
     looks_like=looks_like,
     iter_samples=iter_samples,
+    defects={category: tuple(DEFECT_CODES.values()) for category in CATEGORIES},
 )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructiad.errors import OnBadFile
@@ -23,6 +23,8 @@ class Reader:
         looks_like: ``looks_like(root) -> bool``, a cheap check of the layout.
         iter_samples: ``iter_samples(root, on_bad) -> Iterator[Sample]`` in a deterministic
             order (category, split, then path).
+        defects: category -> every defect name the reader can emit for it (what process
+            annotations must cover); empty for layouts whose categories are the user's own.
     """
 
     name: str
@@ -32,3 +34,4 @@ class Reader:
     expected: str
     looks_like: Callable[[Path], bool]
     iter_samples: Callable[[Path, OnBadFile], Iterator[Sample]]
+    defects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -336,4 +336,5 @@ READER = Reader(
     expected=f"{MARKER} and <category>/train/good, <category>/test/<defect>, <category>/ground_truth/<defect>",
     looks_like=looks_like,
     iter_samples=iter_samples,
+    defects={name: spec.defects for name, spec in CATEGORIES.items()},
 )

@@ -160,4 +160,5 @@ READER = Reader(
     expected=f"{SPLIT_FILE} (raw release) or <category>/test/bad with <category>/ground_truth/bad (prepared 1cls)",
     looks_like=looks_like,
     iter_samples=iter_samples,
+    defects={category: tuple(names.values()) for category, names in DEFECT_CLASSES.items()},
 )

@@ -1,0 +1,190 @@
+"""`triad validate`: schema validation plus cross-checks of process annotations.
+
+Every problem names the file, the line and the path inside the document, e.g.
+``processes/mvtec_ad/bottle.yaml:42: defects.broken_small.caused_by[0]: ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+import schemas
+from instructiad.sources import READERS
+
+Location = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an annotation file."""
+
+    path: Path
+    line: int
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.where}: {self.message}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """The safe loader, refusing duplicate keys (which plain YAML silently overwrites)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse(text: str, path: Path) -> tuple[object, dict[Location, int]]:
+    """Parse one YAML document safely; return it and the line of every key and item in it.
+
+    Raises:
+        ValueError: with a ``Problem`` as its only argument, for malformed YAML or a tag
+            that would construct an object.
+    """
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ValueError(Problem(path, 1, "(document)", "the file is empty"))
+        lines: dict[Location, int] = {}
+        _collect_lines(node, (), lines)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = str(error.problem or error.context)
+        if "could not determine a constructor" in problem:  # e.g. !!python/object/apply
+            tag = problem.split(" for the tag ")[-1]
+            problem = f"tag {tag} would construct an object; only plain YAML is allowed"
+        raise ValueError(Problem(path, line, "(document)", f"invalid YAML: {problem}")) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _collect_lines(node: yaml.Node, location: Location, lines: dict[Location, int]) -> None:
+    lines[location] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _collect_lines(value_node, (*location, key), lines)
+            lines[(*location, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_lines(item, (*location, index), lines)
+
+
+def _where(location: Location) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
+
+
+def _line(lines: dict[Location, int], location: Location) -> int:
+    while location and location not in lines:
+        location = location[:-1]
+    return lines.get(location, 1)
+
+
+def validate_file(path: str | Path) -> list[Problem]:
+    """Every problem of one annotation file (empty when it is valid).
+
+    The file's place says what it annotates: ``.../<source>/<category>.yaml``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return [Problem(path, 1, "(document)", f"cannot read the file ({error})")]
+    try:
+        data, lines = parse(text, path)
+    except ValueError as error:
+        return [error.args[0]]
+
+    def problem(location: Location, message: str) -> Problem:
+        return Problem(path, _line(lines, location), _where(location), message)
+
+    found = [problem(tuple(e.absolute_path), e.message) for e in _schema_errors(data)]
+    if not isinstance(data, dict):
+        return found
+    found += _check_place(data, path, problem)
+    found += _check_steps_and_causes(data, problem)
+    found += _check_defect_coverage(data, path, problem)
+    return sorted(found, key=lambda p: (p.line, p.where, p.message))
+
+
+def _schema_errors(data: object) -> list:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schemas.load("process"))
+    return sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+
+
+def _check_place(data: dict, path: Path, problem) -> list[Problem]:
+    source, category = path.parent.name, path.stem
+    found = []
+    if data.get("id") != f"{source}/{category}" and isinstance(data.get("id"), str):
+        found.append(problem(("id",), f"id {data['id']!r} does not match the file's place {source}/{category}"))
+    if source not in READERS:
+        found.append(problem((), f"folder {source!r} is not a source (known: {', '.join(READERS)})"))
+    elif READERS[source].defects and category not in READERS[source].defects:
+        known = ", ".join(READERS[source].defects)
+        found.append(problem((), f"{category!r} is not a {source} category (known: {known})"))
+    return found
+
+
+def _check_steps_and_causes(data: dict, problem) -> list[Problem]:
+    found = []
+    steps = [s for s in data.get("process") or [] if isinstance(s, dict)]
+    seen: set[str] = set()
+    for index, step in enumerate(steps):
+        if step.get("id") in seen:
+            found.append(problem(("process", index, "id"), f"duplicate step id {step['id']!r}"))
+        seen.add(step.get("id"))
+    defects = data.get("defects") if isinstance(data.get("defects"), dict) else {}
+    for name, defect in defects.items():
+        causes = defect.get("caused_by") if isinstance(defect, dict) else None
+        for index, cause in enumerate(causes if isinstance(causes, list) else []):
+            if cause not in seen:
+                message = f"step {cause!r} is not a process step id (steps: {', '.join(map(str, seen))})"
+                found.append(problem(("defects", name, "caused_by", index), message))
+    return found
+
+
+def _check_defect_coverage(data: dict, path: Path, problem) -> list[Problem]:
+    source, category = path.parent.name, path.stem
+    known = READERS[source].defects.get(category) if source in READERS else None
+    defects = data.get("defects") if isinstance(data.get("defects"), dict) else {}
+    if not known:
+        return []
+    names_of = {name: {name, *(d.get("aliases") or [] if isinstance(d, dict) else [])} for name, d in defects.items()}
+    covered = set().union(*names_of.values()) if names_of else set()
+    found = [
+        problem(("defects",), f"defect {name!r} that the {source} reader emits for {category} is not annotated")
+        for name in known
+        if name not in covered
+    ]
+    found += [
+        problem(("defects", name), f"{name!r} is not a defect the {source} reader emits for {category}")
+        for name, spellings in names_of.items()
+        if not spellings & set(known)
+    ]
+    return found
+
+
+def annotation_files(paths: list[str | Path]) -> list[Path]:
+    """The ``*.yaml`` files named by ``paths`` (files, or folders searched recursively)."""
+    files = []
+    for path in map(Path, paths):
+        files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+    return files
