@@ -42,6 +42,8 @@ def render_card(summaries: dict[str, ConfigSummary], *, version: str, fingerprin
         f"- Version: `{version}` (Hub tag `v{version}`)",
         f"- Fingerprint: `{fingerprint}` (sha256 over ordered record ids and image hashes)",
         "- Checksums: `manifest.json`; `triad verify <folder>` checks every file against it.",
+        f"- CoT-M questions and conversations: template set `{report['options']['template_set']}` "
+        f"version `{report['options']['template_version']}`",
         "",
         "## Load",
         "",

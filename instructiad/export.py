@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import instructiad
+from cot_m.engine import DEFAULT_SET, TemplateSet
 from instructiad.card import render_card
 from instructiad.errors import InstructIADError, SkippedFiles, raise_bad_file
 from instructiad.manifest import MANIFEST, Fingerprint, sha256_file
@@ -105,6 +106,7 @@ def build_dataset(
     max_side: int | None = None,
     on_bad_file: str = "error",
     processes: str | Path | None = None,
+    templates: str = DEFAULT_SET,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, ConfigSummary]:
     """Build the dataset folder ``out`` from ``sources``.
@@ -119,6 +121,8 @@ def build_dataset(
             lists it in ``build_report.json`` and the card.
         processes: a folder of the user's own process annotations
             (``<source>/<category>.yaml``), used before the bundled ones.
+        templates: the CoT-M template set, ``NAME`` or ``NAME@VERSION`` (the version must
+            match the set's).
         max_shard_bytes: start a new Parquet shard past this much Arrow data.
 
     Returns:
@@ -142,6 +146,8 @@ def build_dataset(
         raise InstructIADError(f"--max-side {max_side}: must be a positive number of pixels")
     resolved = _resolve(sources)
     catalog = Catalog(processes)
+    name, _, wanted = templates.partition("@")
+    template_set = TemplateSet(name, wanted or None)
 
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -150,12 +156,13 @@ def build_dataset(
         overall = Fingerprint()  # every record, config after config
         for reader, root in resolved:
             summaries[reader.name] = _build_config(
-                reader, root, partial, overall, catalog, num_proc=num_proc, max_side=max_side,
+                reader, root, partial, overall, catalog, template_set, num_proc=num_proc, max_side=max_side,
                 on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes,
             )  # fmt: skip
         _copy_annotations(partial, summaries, catalog)
-        _write_metadata(partial, summaries, overall.hexdigest(), version=version, max_side=max_side,
-                        on_bad_file=on_bad_file)  # fmt: skip
+        options = {"max_side": max_side, "on_bad_file": on_bad_file, "template_set": template_set.name,
+                   "template_version": template_set.version}  # fmt: skip
+        _write_metadata(partial, summaries, overall.hexdigest(), version=version, options=options)
         partial.rename(out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -182,6 +189,7 @@ def _build_config(
     folder: Path,
     overall: Fingerprint,
     catalog: Catalog,
+    template_set: TemplateSet,
     *,
     num_proc: int,
     max_side: int | None,
@@ -195,7 +203,9 @@ def _build_config(
     for split, samples in list_samples(reader.name, root, on_bad).items():
         writer = ShardWriter(folder / "data" / reader.name, split, max_shard_bytes)
         split_summary = SplitSummary()
-        records = iter_records(samples, catalog=catalog, max_side=max_side, on_bad=on_bad, num_proc=num_proc)
+        records = iter_records(
+            samples, catalog=catalog, templates=template_set, max_side=max_side, on_bad=on_bad, num_proc=num_proc
+        )
         for record in tqdm(
             records, total=len(samples), desc=f"{reader.name}/{split}", unit="img", leave=False, disable=None
         ):
@@ -238,12 +248,11 @@ def _write_metadata(
     fingerprint: str,
     *,
     version: str,
-    max_side: int | None,
-    on_bad_file: str,
+    options: dict,
 ) -> None:
     report = {
         "version": version,
-        "options": {"max_side": max_side, "on_bad_file": on_bad_file},
+        "options": options,
         "sources": {
             name: {"num_records": sum(s.num_examples for s in c.splits.values()), "num_skipped": len(c.skipped)}
             for name, c in summaries.items()

@@ -21,9 +21,26 @@ FEATURES = Features(
         "boxes": List(List(Value("int32"), length=4)),
         "location": Value("string"),
         "regions": List(Value("string")),
+        "location_share": Value("float32"),
         "width": Value("int32"),
         "height": Value("int32"),
         "image_sha256": Value("string"),
+        "questions": List(
+            {
+                "type": Value("string"),
+                "question": Value("string"),
+                "options": List({"letter": Value("string"), "text": Value("string")}),
+                "answer": Value("string"),
+                "facts": Value("string"),
+            }
+        ),
+        "skipped": List({"type": Value("string"), "reason": Value("string")}),
+        "conversation_llava": List({"from": Value("string"), "value": Value("string")}),
+        "conversation_messages": List(
+            {"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})}
+        ),
+        "template_set": Value("string"),
+        "template_version": Value("string"),
         "metadata": {
             "image_path": Value("string"),
             "mask_paths": List(Value("string")),
@@ -49,9 +66,18 @@ FIELD_DOCS = {
     "boxes": "[x_min, y_min, x_max, y_max) in pixels, one per 8-connected mask region",
     "location": "the cell of a 3x3 grid holding most of the mask (`top left` ... `bottom right`)",
     "regions": "every 3x3 cell the mask touches, in reading order",
+    "location_share": "fraction of the mask's pixels inside the `location` cell (0 when there is no mask)",
     "width": "stored image width in pixels",
     "height": "stored image height in pixels",
     "image_sha256": "sha256 of the stored image bytes",
+    "questions": "CoT-M multiple-choice questions: type (discrimination, defect_type, location, appearance, "
+    "root_cause), question, lettered options, answer letter, facts (JSON: the ground truth it came from)",
+    "skipped": "question types (and `conversation`) that could not be made for this record, with the reason",
+    "conversation_llava": "CoT-M conversation in LLaVA form: human turn with `<image>`, gpt turn reasoning from "
+    "the process",
+    "conversation_messages": "the same conversation as chat messages (role, content parts; the image part has no text)",
+    "template_set": "CoT-M template set that rendered the questions and conversations",
+    "template_version": "version of that template set",
     "metadata": "image_path and mask_paths relative to the source root, format, mode, original_size "
     "[width, height], extra (source facts as JSON: Real-IAD view, sample id, defect code)",
 }

@@ -97,17 +97,18 @@ def cell_areas(mask: np.ndarray) -> np.ndarray:
     )
 
 
-def location(mask: np.ndarray) -> tuple[str | None, list[str]]:
+def location(mask: np.ndarray) -> tuple[str | None, list[str], float]:
     """Coarse location of a boolean mask on a 3x3 grid.
 
     Returns:
-        ``(dominant, cells)``: the cell holding most mask pixels (ties go to the first cell
-        in reading order; ``None`` for an empty mask) and every cell the mask touches, in
-        reading order.
+        ``(dominant, cells, share)``: the cell holding most mask pixels (ties go to the first
+        cell in reading order; ``None`` for an empty mask), every cell the mask touches in
+        reading order, and the fraction of the mask's pixels in the dominant cell (0 to 1).
     """
     areas = cell_areas(mask)
-    if areas.sum() == 0:
-        return None, []
+    total = int(areas.sum())
+    if total == 0:
+        return None, [], 0.0
     row, col = np.unravel_index(int(np.argmax(areas)), areas.shape)
     touched = [GRID_CELLS[r][c] for r in range(3) for c in range(3) if areas[r, c] > 0]
-    return GRID_CELLS[row][col], touched
+    return GRID_CELLS[row][col], touched, round(float(areas[row, col]) / total, 4)

@@ -6,10 +6,11 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+import cot_m
+from cot_m.engine import TemplateSet, template_set
 from instructiad.errors import BadFileError, OnBadFile, raise_bad_file
 from instructiad.processes import Catalog
 from instructiad.records import make_record
@@ -34,17 +35,32 @@ def list_samples(name: str | None, root: str | Path, on_bad: OnBadFile = raise_b
     return {split: samples for split, samples in by_split.items() if samples}
 
 
-def _record_or_error(sample: Sample, max_side: int | None) -> dict | BadFileError:
+_worker: dict = {}
+"""Per-process state of record makers: the catalog, the template set and ``max_side``."""
+
+
+def _init_worker(catalog: Catalog, templates: tuple[str, str, str], max_side: int | None) -> None:
+    name, version, root = templates
+    _worker.update(catalog=catalog, templates=TemplateSet(name, version, root), max_side=max_side)
+
+
+def _record_or_error(sample: Sample) -> dict | BadFileError:
+    """The full record of one sample: image facts, process link and CoT-M fields."""
     try:
-        return make_record(sample, max_side)
+        record = make_record(sample, _worker["max_side"])
     except BadFileError as error:
         return error
+    catalog = _worker["catalog"]
+    record["process_id"] = catalog.id_for(record["source"], record["category"])
+    annotation = catalog.get(record["process_id"]) if record["process_id"] else None
+    return record | cot_m.annotate(record, annotation, _worker["templates"])
 
 
 def iter_records(
     samples: Iterable[Sample],
     *,
     catalog: Catalog | None = None,
+    templates: TemplateSet | None = None,
     max_side: int | None = None,
     on_bad: OnBadFile = raise_bad_file,
     num_proc: int = 1,
@@ -52,26 +68,21 @@ def iter_records(
     """Records of ``samples`` in the same order, made by ``num_proc`` processes.
 
     Each record's ``process_id`` names its category's annotation in ``catalog`` (default:
-    the bundled annotations), or is ``None`` where the category has none.
-
+    the bundled annotations), or is ``None`` where the category has none; its questions and
+    conversations come from ``templates`` (default: the bundled ``default`` set).
     With one process, :data:`THREADS` threads make records (reading, hashing and decoding
     release the GIL). The order, and so every byte written from it, does not depend on
     ``num_proc``.
     """
-    catalog = catalog or Catalog()
-    work = partial(_record_or_error, max_side=max_side)
+    templates = templates or template_set()
+    state = (catalog or Catalog(), (templates.name, templates.version, str(templates.folder.parent)), max_side)
     if num_proc <= 1:
-        results = _handle(_ordered_thread_map(work, samples, THREADS), on_bad)
-        yield from _with_process_ids(results, catalog)
+        _init_worker(*state)
+        yield from _handle(_ordered_thread_map(_record_or_error, samples, THREADS), on_bad)
         return
-    with get_context("fork" if sys.platform == "linux" else "spawn").Pool(num_proc) as pool:
-        yield from _with_process_ids(_handle(pool.imap(work, samples, chunksize=4), on_bad), catalog)
-
-
-def _with_process_ids(records: Iterable[dict], catalog: Catalog) -> Iterator[dict]:
-    for record in records:
-        record["process_id"] = catalog.id_for(record["source"], record["category"])
-        yield record
+    context = get_context("fork" if sys.platform == "linux" else "spawn")
+    with context.Pool(num_proc, initializer=_init_worker, initargs=state) as pool:
+        yield from _handle(pool.imap(_record_or_error, samples, chunksize=4), on_bad)
 
 
 def _ordered_thread_map(function: Callable, items: Iterable, workers: int, window: int = 16) -> Iterator:

@@ -75,11 +75,11 @@ def make_record(sample: Sample, max_side: int | None = None) -> dict:
     width, height = facts.width, facts.height
     if max_side and max(width, height) > max_side:
         data, (width, height), mask_values, mask_bytes = _resize(data, facts, mask_values, max_side)
-    boxes, location, regions = [], None, []
+    boxes, location, regions, share = [], None, [], 0.0
     if mask_values is not None:
         binary = mask_values > 0
         boxes = masks.boxes(binary)
-        location, regions = masks.location(binary)
+        location, regions, share = masks.location(binary)
     return {
         "id": sample.id,
         "source": sample.source,
@@ -93,6 +93,7 @@ def make_record(sample: Sample, max_side: int | None = None) -> dict:
         "boxes": boxes,
         "location": location,
         "regions": regions,
+        "location_share": share,
         "width": width,
         "height": height,
         "image_sha256": hashlib.sha256(data).hexdigest(),

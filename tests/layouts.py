@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from instructiad.sources.synthetic import render, seed_for
+from instructiad.seeds import seed_for
+from instructiad.sources.synthetic import render
 
 SIZE = 64
 

@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         "--processes", type=Path, metavar="DIR",
         help="your own process annotations (<source>/<category>.yaml), used before the bundled ones",
     )  # fmt: skip
+    build.add_argument(
+        "--templates", default="default", metavar="NAME[@VERSION]",
+        help="CoT-M template set for questions and conversations (default: default)",
+    )  # fmt: skip
     build.set_defaults(run=_build)
 
     info = commands.add_parser("info", help="configs, splits, counts, version and fingerprint of a built folder")
@@ -85,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check process annotations (default: every bundled one)")
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="annotation files or folders")
     validate.set_defaults(run=_validate)
+
+    render = commands.add_parser("render", help="print what each CoT-M template produces for a category")
+    render.add_argument("--source", required=True)
+    render.add_argument("--category", required=True)
+    render.add_argument("--defect", help="only this defect (default: a normal image and every defect)")
+    render.add_argument("--templates", default="default", metavar="NAME[@VERSION]", help="template set")
+    render.add_argument("--processes", type=Path, metavar="DIR", help="annotation folder (default: the bundled one)")
+    render.set_defaults(run=_render)
 
     push = commands.add_parser("push", help="upload a built folder to the Hub and tag its version")
     push.add_argument("folder", type=Path)
@@ -140,6 +152,7 @@ def _build(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         on_bad_file=args.on_bad_file,
         processes=args.processes,
+        templates=args.templates,
     )
     for name, summary in summaries.items():
         records = sum(s.num_examples for s in summary.splits.values())
@@ -183,6 +196,17 @@ def _validate(args: argparse.Namespace) -> int:
     bad_files = len({p.path for p in problems})
     print(f"{len(files)} annotation file(s) checked, {bad_files} with problems ({len(problems)} in all)")
     return 1 if problems else 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from cot_m.engine import TemplateSet
+    from cot_m.preview import preview
+    from instructiad import processes
+
+    annotation = processes.load(args.source, args.category, root=args.processes or processes.BUNDLED)
+    name, _, version = args.templates.partition("@")
+    print(preview(annotation, TemplateSet(name, version or None), args.defect), end="")
+    return 0
 
 
 def _push(args: argparse.Namespace) -> int:

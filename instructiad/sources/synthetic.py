@@ -22,7 +22,6 @@ fixture factory, and the benchmark scales it up.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from instructiad.errors import InstructIADError, OnBadFile, raise_bad_file
 from instructiad.sample import Sample
+from instructiad.seeds import seed_for
 from instructiad.sources import mvtec_like
 from instructiad.sources.registry import Reader
 
@@ -58,11 +58,6 @@ CATEGORIES: dict[str, SyntheticCategory] = {
         SyntheticCategory("glazed_tile", "RGB", ("crack", "glaze_drip", "chip")),
     )
 }
-
-
-def seed_for(key: str) -> int:
-    """A 64-bit seed derived from a string key (a record id), stable across machines."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
 
 def render(category: str, defect: str | None, seed: int, size: int = 256) -> tuple[Image.Image, np.ndarray | None]:

@@ -1,0 +1,164 @@
+"""Multiple-choice questions for one record: five types, one correct option each, or a skip.
+
+Options are lettered and shuffled with a generator seeded from the record id, so the same
+record always gets the same question. A question that cannot be made honestly (no defect,
+a single defect type, a one-step process, several defects with no single answer) is skipped
+with its reason, never invented.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cot_m.context import category_context, observed_defects
+from cot_m.engine import TemplateSet
+from instructiad.masks import GRID_CELLS
+from instructiad.processes import Defect, ProcessAnnotation
+from instructiad.seeds import rng_for
+
+QUESTION_TYPES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
+LETTERS = "ABCD"
+MIN_LOCATION_SHARE = 0.5
+"""A location question needs one cell to hold at least half of the defect's pixels."""
+
+CELLS = tuple(cell for row in GRID_CELLS for cell in row)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A rendered question: its stem, lettered options, the correct letter, and its facts."""
+
+    type: str
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    facts: dict = field(default_factory=dict)
+
+    def as_record(self) -> dict:
+        """The question as stored in the dataset (``facts`` as sorted JSON)."""
+        return {
+            "type": self.type,
+            "question": self.question,
+            "options": [{"letter": LETTERS[i], "text": text} for i, text in enumerate(self.options)],
+            "answer": self.answer,
+            "facts": json.dumps(self.facts, sort_keys=True),
+        }
+
+
+class Skip(Exception):
+    """A question type that cannot be made for this record, and why."""
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    record: dict
+    annotation: ProcessAnnotation | None
+    templates: TemplateSet
+    context: dict
+
+
+def make_questions(
+    record: dict, annotation: ProcessAnnotation | None, templates: TemplateSet
+) -> tuple[list[Question], list[dict]]:
+    """Every question type for ``record``.
+
+    Returns:
+        ``(questions, skipped)``: the questions made, in :data:`QUESTION_TYPES` order, and
+        ``{"type", "reason"}`` for each type that was skipped.
+    """
+    inputs = _Inputs(record, annotation, templates, category_context(annotation, record["source"], record["category"]))
+    questions, skipped = [], []
+    for question_type in QUESTION_TYPES:
+        try:
+            questions.append(_BUILDERS[question_type](inputs))
+        except Skip as reason:
+            skipped.append({"type": question_type, "reason": str(reason)})
+    return questions, skipped
+
+
+def _ask(inputs: _Inputs, question_type: str, correct: str, distractors: list[str], facts: dict) -> Question:
+    """Render the stem, pick up to three distractors and shuffle the options, all seeded."""
+    record_id = inputs.record["id"]
+    pool = sorted(set(distractors) - {correct})
+    if not pool:
+        raise Skip("no wrong option to offer")
+    rng = rng_for(f"{record_id}/{question_type}/options")
+    options = [correct, *rng.sample(pool, min(len(LETTERS) - 1, len(pool)))]
+    rng.shuffle(options)
+    stem = inputs.templates.render(
+        f"questions/{question_type}", inputs.context, rng_for(f"{record_id}/{question_type}")
+    )
+    return Question(question_type, stem, tuple(options), LETTERS[options.index(correct)], facts)
+
+
+def _discrimination(inputs: _Inputs) -> Question:
+    anomalous = inputs.record["label"] == "anomaly"
+    return _ask(
+        inputs, "discrimination", "Yes" if anomalous else "No", ["Yes", "No"], {"label": inputs.record["label"]}
+    )
+
+
+def _single_defect(inputs: _Inputs) -> Defect:
+    """The one annotated defect of an anomalous record, or a skip saying why there is none."""
+    if inputs.record["label"] != "anomaly":
+        raise Skip("the image shows no defect")
+    defects, problem = observed_defects(inputs.record, inputs.annotation)
+    if problem:
+        raise Skip(problem)
+    if len(defects) > 1 or defects[0].key == "combined":
+        raise Skip("several defects in one image: no single answer")
+    return defects[0]
+
+
+def _other_defects(inputs: _Inputs, defect: Defect) -> list[Defect]:
+    others = [d for d in inputs.annotation.defects.values() if d.key not in (defect.key, "combined")]
+    if not others:
+        raise Skip("the category has fewer than two defect types")
+    return others
+
+
+def _defect_type(inputs: _Inputs) -> Question:
+    defect = _single_defect(inputs)
+    names = [d.name for d in _other_defects(inputs, defect)]
+    return _ask(inputs, "defect_type", defect.name, names, {"defect": defect.key})
+
+
+def _appearance(inputs: _Inputs) -> Question:
+    defect = _single_defect(inputs)
+    texts = [d.appearance for d in _other_defects(inputs, defect)]
+    return _ask(inputs, "appearance", defect.appearance, texts, {"defect": defect.key})
+
+
+def _root_cause(inputs: _Inputs) -> Question:
+    defect = _single_defect(inputs)
+    steps = inputs.annotation.process
+    if len(steps) < 2:
+        raise Skip("the process has a single step")
+    innocent = [s.name for s in steps if s.id not in defect.caused_by]
+    if not innocent:
+        raise Skip("every process step can cause this defect")
+    cause = inputs.annotation.step(defect.caused_by[0])
+    return _ask(inputs, "root_cause", cause.name, innocent, {"defect": defect.key, "step": cause.id})
+
+
+def _location(inputs: _Inputs) -> Question:
+    record = inputs.record
+    if record["label"] != "anomaly":
+        raise Skip("the image shows no defect")
+    if record["location"] is None:
+        raise Skip("the record has no defect mask")
+    if record["location_share"] < MIN_LOCATION_SHARE:
+        raise Skip(f"the defect spreads over several regions (largest holds {record['location_share']:.0%})")
+    untouched = [cell for cell in CELLS if cell not in record["regions"]]
+    return _ask(inputs, "location", record["location"], untouched, {"region": record["location"]})
+
+
+_BUILDERS: dict[str, Callable[[_Inputs], Question]] = {
+    "discrimination": _discrimination,
+    "defect_type": _defect_type,
+    "location": _location,
+    "appearance": _appearance,
+    "root_cause": _root_cause,
+}

@@ -1,0 +1,227 @@
+"""CoT-M: questions that match the ground truth, conversations, the sandbox, and skips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+
+import pytest
+from datasets import load_dataset
+
+import cot_m
+from cot_m.engine import TemplateError, TemplateSet
+from instructiad import processes
+from instructiad.export import build_dataset
+from triad_eval.cli import main
+
+QUESTION_TYPES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
+
+
+@pytest.fixture(scope="module")
+def records(built):
+    return list(load_dataset(str(built), "synthetic", split="test")) + list(
+        load_dataset(str(built), "synthetic", split="train")
+    )
+
+
+def test_every_applicable_question_type_is_made_or_skipped_with_a_reason(records):
+    for record in records:
+        made = [q["type"] for q in record["questions"]]
+        skipped = {s["type"]: s["reason"] for s in record["skipped"]}
+        assert sorted(made + [t for t in skipped if t != "conversation"]) == sorted(QUESTION_TYPES), record["id"]
+        if record["label"] == 0:
+            assert made == ["discrimination"]
+            assert skipped["location"] == "the image shows no defect"
+        else:
+            assert {"discrimination", "defect_type", "appearance", "root_cause"} <= set(made), record["id"]
+            if "location" in skipped:
+                assert skipped["location"].startswith("the defect spreads over several regions")
+    anomalous = [r for r in records if r["label"] == 1]
+    assert sum("location" in [q["type"] for q in r["questions"]] for r in anomalous) >= len(anomalous) // 2
+
+
+def test_every_answer_matches_the_ground_truth(records):
+    for record in records:
+        annotation = processes.load("synthetic", record["category"])
+        for question in record["questions"]:
+            texts = {o["letter"]: o["text"] for o in question["options"]}
+            assert len(set(texts.values())) == len(texts) >= 2
+            answer = texts[question["answer"]]
+            facts = json.loads(question["facts"])
+            kind = question["type"]
+            if kind == "discrimination":
+                assert answer == ("Yes" if record["label"] == 1 else "No")
+            elif kind in ("defect_type", "appearance"):
+                defect = annotation.defects[record["defect_type"]]
+                assert facts["defect"] == record["defect_type"]
+                assert answer == (defect.name if kind == "defect_type" else defect.appearance)
+            elif kind == "location":
+                assert answer == record["location"] == facts["region"]
+                assert not set(texts.values()) - {answer} & set(record["regions"])  # no other touched cell
+            elif kind == "root_cause":
+                defect = annotation.defects[record["defect_type"]]
+                assert facts["step"] == defect.caused_by[0]
+                assert answer == annotation.step(defect.caused_by[0]).name
+                wrong = set(texts.values()) - {answer}
+                assert not wrong & {annotation.step(s).name for s in defect.caused_by}
+
+
+def test_options_are_shuffled_per_record_deterministically(records, built):
+    letters = Counter(q["answer"] for r in records for q in r["questions"] if q["type"] != "discrimination")
+    assert len(letters) >= 3  # the correct option is not always in the same place
+    again = load_dataset(str(built), "synthetic", split="test")
+    assert [r["questions"] for r in again] == [r["questions"] for r in records[: again.num_rows]]
+
+
+def test_conversations_reason_from_the_process(records):
+    anomaly = next(r for r in records if r["id"] == "synthetic/steel_sheet/test/pit/000.png")
+    human, gpt = anomaly["conversation_llava"]
+    assert human["from"] == "human" and human["value"].startswith("<image>\n")
+    assert gpt["from"] == "gpt"
+    steps = [line.split(":")[0] for line in gpt["value"].splitlines()]
+    assert steps == ["Process", "Expected appearance", "Observation", "Judgement", "Likely cause", "Answer"]
+    pit = processes.load("synthetic", "steel_sheet").defects["pit"]
+    cause = processes.load("synthetic", "steel_sheet").step(pit.caused_by[0]).name
+    assert cause.lower() in gpt["value"] and pit.mechanism in gpt["value"]
+    assert f"in the {anomaly['location']} of the image" in gpt["value"]
+    user, assistant = anomaly["conversation_messages"]
+    assert user["content"][0] == {"type": "image", "text": None}
+    assert user["content"][1]["text"] == human["value"].removeprefix("<image>\n")
+    assert assistant["content"][0]["text"] == gpt["value"]
+
+    normal = next(r for r in records if r["label"] == 0)
+    answer = normal["conversation_llava"][1]["value"]
+    assert "acceptable variation, not defects" in answer and answer.splitlines()[-1].startswith("Answer: no")
+    assert {r["template_set"] for r in records} == {"default"} and {r["template_version"] for r in records} == {"1.0.0"}
+
+
+def test_process_context_short_and_full():
+    bottle = processes.load("mvtec_ad", "bottle")
+    short, full = cot_m.process_context(bottle, "short"), cot_m.process_context(bottle, "full")
+    assert "1. Batch mixing and melting; 2. Gob forming" in short and "Not defects:" in short
+    assert bottle.process[2].description in full and bottle.product_description in full
+    assert len(short) < len(full)
+    with pytest.raises(TemplateError, match="short or full"):
+        cot_m.process_context(bottle, "medium")
+
+
+# --- skips: never invent a question -----------------------------------------------------------
+
+
+def bottle_record(**overrides) -> dict:
+    record = {
+        "id": "mvtec_ad/bottle/test/broken_small/000.png",
+        "source": "mvtec_ad",
+        "category": "bottle",
+        "label": "anomaly",
+        "defect_types": ["broken_small"],
+        "sub_types": [],
+        "location": "top",
+        "regions": ["top"],
+        "location_share": 1.0,
+    }
+    return record | overrides
+
+
+def skipped(fields: dict) -> dict[str, str]:
+    return {s["type"]: s["reason"] for s in fields["skipped"]}
+
+
+def test_a_category_with_one_defect_type_skips_defect_type_and_appearance():
+    bottle = processes.load("mvtec_ad", "bottle")
+    thin = dataclasses.replace(bottle, defects={"broken_small": bottle.defects["broken_small"]})
+    reasons = skipped(cot_m.annotate(bottle_record(), thin))
+    assert reasons["defect_type"] == reasons["appearance"] == "the category has fewer than two defect types"
+
+
+def test_a_defect_every_step_can_cause_skips_root_cause():
+    bottle = processes.load("mvtec_ad", "bottle")
+    everywhere = dataclasses.replace(bottle.defects["broken_small"], caused_by=tuple(s.id for s in bottle.process))
+    annotation = dataclasses.replace(bottle, defects={**bottle.defects, "broken_small": everywhere})
+    assert (
+        skipped(cot_m.annotate(bottle_record(), annotation))["root_cause"] == "every process step can cause this defect"
+    )
+
+
+def test_several_defects_in_one_image_have_no_single_answer():
+    bottle = processes.load("mvtec_ad", "bottle")
+    fields = cot_m.annotate(bottle_record(defect_types=["broken_small", "contamination"]), bottle)
+    reasons = skipped(fields)
+    for kind in ("defect_type", "appearance", "root_cause"):
+        assert reasons[kind] == "several defects in one image: no single answer"
+    assert "Also," in fields["conversation_llava"][1]["value"]  # the conversation covers both
+
+
+def test_a_spread_out_defect_skips_location_and_an_unknown_defect_skips_the_rest():
+    bottle = processes.load("mvtec_ad", "bottle")
+    reasons = skipped(cot_m.annotate(bottle_record(location_share=0.3, regions=["top", "center"]), bottle))
+    assert reasons["location"] == "the defect spreads over several regions (largest holds 30%)"
+    reasons = skipped(cot_m.annotate(bottle_record(defect_types=["bad"]), bottle))
+    assert reasons["defect_type"] == reasons["conversation"] == "defect 'bad' is not in the process annotation"
+    reasons = skipped(cot_m.annotate(bottle_record(), None))
+    assert reasons["conversation"] == "the category has no process annotation"
+
+
+# --- the sandbox and template sets ---------------------------------------------------------------
+
+
+def template_set_with(tmp_path, text: str) -> TemplateSet:
+    root = tmp_path / "sets"
+    folder = root / "mine"
+    (folder / "questions" / "discrimination").mkdir(parents=True)
+    (folder / "set.yaml").write_text("name: mine\nversion: 0.1.0\n")
+    (folder / "questions" / "discrimination" / "0.j2").write_text(text)
+    return TemplateSet("mine", root=root)
+
+
+def test_a_template_that_reads_a_missing_field_fails_loudly(tmp_path):
+    templates = template_set_with(tmp_path, "Is the {{ product.nickname }} defective?")
+    with pytest.raises(TemplateError, match=r"discrimination/0\.j2: reads a missing field .*nickname"):
+        cot_m.annotate(bottle_record(), processes.load("mvtec_ad", "bottle"), templates)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{{ product.__class__.__mro__ }}", "{{ ''.__class__.__subclasses__() }}", "{{ cycler.__init__.__globals__ }}"],
+)
+def test_a_template_that_reaches_outside_the_sandbox_is_blocked(tmp_path, text):
+    templates = template_set_with(tmp_path, text)
+    with pytest.raises(TemplateError, match=r"discrimination/0\.j2: (blocked by the sandbox|reads a missing field)"):
+        cot_m.annotate(bottle_record(), processes.load("mvtec_ad", "bottle"), templates)
+
+
+def test_unknown_template_set_or_version(tmp_path, capsys, synthetic_root):
+    with pytest.raises(TemplateError, match=r"unknown template set 'fancy' .*known: default"):
+        TemplateSet("fancy")
+    with pytest.raises(TemplateError, match=r"template set 'default' is version 1\.0\.0, not 2\.0\.0"):
+        TemplateSet("default", "2.0.0")
+    out = tmp_path / "out"
+    code = main(["build", "--source", f"synthetic={synthetic_root}", "--out", str(out), "--templates", "default@2.0.0"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "not 2.0.0" in err and not out.exists()
+    assert main(["render", "--source", "mvtec_ad", "--category", "bottle", "--templates", "fancy"]) == 1
+
+
+def test_build_records_the_template_set(built):
+    report = json.loads((built / "build_report.json").read_text())
+    assert report["options"]["template_set"] == "default" and report["options"]["template_version"] == "1.0.0"
+    assert "template set `default` version `1.0.0`" in (built / "README.md").read_text()
+
+
+def test_render_prints_every_template_for_a_category(capsys):
+    assert main(["render", "--source", "visa", "--category", "pcb4", "--defect", "wrong_place"]) == 0
+    out = capsys.readouterr().out
+    for kind in QUESTION_TYPES:
+        assert f"[{kind}]" in out
+    assert "## process context (short)" in out and "<gpt>" in out and "Likely cause:" in out
+    assert main(["render", "--source", "visa", "--category", "pcb4", "--defect", "sparkles"]) == 1
+    assert "no defect 'sparkles'" in capsys.readouterr().err
+
+
+def test_same_input_same_bytes_for_a_multi_source_build(tmp_path, synthetic_root):
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_dataset([("synthetic", synthetic_root)], a)
+    build_dataset([("synthetic", synthetic_root)], b, num_proc=2)
+    shard = "data/synthetic/test-00000-of-00001.parquet"
+    assert (a / shard).read_bytes() == (b / shard).read_bytes()
