@@ -64,11 +64,18 @@ class TemplateSet:
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
+            auto_reload=False,  # a set is read once; no stat() per render
         )
+        self._variants: dict[str, list[str]] = {}
         self._env.filters["lower_first"] = _lower_first
 
     def variants(self, slot: str) -> list[str]:
         """Template files of ``slot`` (a file ``slot.j2`` or a folder of ``*.j2``), sorted."""
+        if slot not in self._variants:
+            self._variants[slot] = self._find_variants(slot)
+        return self._variants[slot]
+
+    def _find_variants(self, slot: str) -> list[str]:
         single = self.folder / f"{slot}.j2"
         if single.is_file():
             return [f"{slot}.j2"]
