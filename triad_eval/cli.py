@@ -16,6 +16,8 @@ import instructiad
 from instructiad.errors import InstructIADError
 
 DEMO_MARKER = ".triad-demo"
+TASK_NAMES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
+DEMO_CONDITIONS = ("zero_shot", "process", "one_shot", "process+one_shot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"triad {instructiad.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="build the embedded synthetic source and print its summary")
+    demo = commands.add_parser(
+        "demo",
+        help="build the embedded synthetic source, evaluate the chance and majority baselines, write the leaderboard",
+    )
     demo.add_argument("--out", type=Path, default=Path("triad-demo"), help="demo folder (default: triad-demo)")
     demo.add_argument("--size", type=int, default=256, help="image side in pixels (default: 256)")
     demo.set_defaults(run=_demo)
@@ -98,6 +103,38 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--processes", type=Path, metavar="DIR", help="annotation folder (default: the bundled one)")
     render.set_defaults(run=_render)
 
+    evaluate = commands.add_parser("eval", help="score a model on a built dataset; writes a run folder")
+    evaluate.add_argument(
+        "--model", required=True, metavar="SPEC", help="chance, majority, always:<letter>, replay:<file>"
+    )
+    evaluate.add_argument("--model-args", metavar="K=V,...", help="adapter settings, e.g. seed=3")
+    evaluate.add_argument("--data", required=True, metavar="PATH_OR_HUB_ID", help="a built folder or a Hub dataset id")
+    evaluate.add_argument("--config", required=True, help="dataset config, e.g. mvtec_ad or all")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--revision", help="Hub revision (a tag such as v0.1.0)")
+    evaluate.add_argument("--tasks", default=",".join(TASK_NAMES), help="comma-separated (default: all five)")
+    evaluate.add_argument("--conditions", default="zero_shot", help="comma-separated, e.g. zero_shot,process,one_shot")
+    evaluate.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
+    evaluate.add_argument("--scoring", choices=("generate", "options"), default="generate")
+    evaluate.add_argument("--limit", type=int, help="only the first N records")
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--concurrency", type=int, default=1, help="parallel requests for API adapters")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--shard", metavar="i/n", help="evaluate only shard i of n (merge with `triad merge`)")
+    evaluate.add_argument("--resume", action="store_true", help="continue a run folder from its cache")
+    evaluate.add_argument("--allow-failures", action="store_true", help="exit 0 even if requests failed")
+    evaluate.set_defaults(run=_eval)
+
+    merge = commands.add_parser("merge", help="join the shard runs of one evaluation into one run folder")
+    merge.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    merge.add_argument("--out", type=Path, required=True)
+    merge.set_defaults(run=_merge)
+
+    board = commands.add_parser("leaderboard", help="leaderboard.json, .md and .html from run folders")
+    board.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    board.add_argument("--out", type=Path, required=True)
+    board.set_defaults(run=_leaderboard)
+
     push = commands.add_parser("push", help="upload a built folder to the Hub and tag its version")
     push.add_argument("folder", type=Path)
     push.add_argument("--repo", required=True, help="dataset repo id, e.g. triad/instructiad")
@@ -113,6 +150,8 @@ def _demo(args: argparse.Namespace) -> int:
     from instructiad.export import build_dataset
     from instructiad.info import format_summary, summarize
     from instructiad.sources import synthetic
+    from triad_eval.leaderboard import write_leaderboard
+    from triad_eval.runner import EvalSettings, run_eval
 
     out = args.out.expanduser().absolute()
     if out.exists():
@@ -124,8 +163,19 @@ def _demo(args: argparse.Namespace) -> int:
     source = synthetic.generate(out / "source", size=args.size)
     build_dataset([("synthetic", source)], out / "dataset")
     print(format_summary(summarize(out / "dataset")))
-    print(f"\nLoad it:  datasets.load_dataset({str(out / 'dataset')!r}, 'synthetic')")
-    print(f"Check it: triad verify {out / 'dataset'}")
+    runs = []
+    for model in ("chance", "majority"):
+        settings = EvalSettings(
+            model=model, data=str(out / "dataset"), config="synthetic", out=out / "runs" / model,
+            tasks=list(TASK_NAMES), conditions=list(DEMO_CONDITIONS),
+        )  # fmt: skip
+        runs.append(run_eval(settings).folder)
+    write_leaderboard(runs, out / "leaderboard")
+    board = (out / "leaderboard" / "leaderboard.md").read_text()
+    print("\n" + board.split("\n\n| model | task |")[0].rstrip())
+    print(f"\nLoad it:     datasets.load_dataset({str(out / 'dataset')!r}, 'synthetic')")
+    print(f"Check it:    triad verify {out / 'dataset'}")
+    print(f"Leaderboard: {out / 'leaderboard' / 'leaderboard.html'} (runs in {out / 'runs'})")
     return 0
 
 
@@ -206,6 +256,59 @@ def _render(args: argparse.Namespace) -> int:
     annotation = processes.load(args.source, args.category, root=args.processes or processes.BUNDLED)
     name, _, version = args.templates.partition("@")
     print(preview(annotation, TemplateSet(name, version or None), args.defect), end="")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from triad_eval.adapters import parse_model_args
+    from triad_eval.runner import EvalSettings, parse_shard, run_eval
+
+    if args.batch_size < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
+        raise InstructIADError("--batch-size, --concurrency and --limit must be at least 1")
+    model_args = parse_model_args(args.model_args)
+    settings = EvalSettings(
+        model=args.model,
+        data=args.data,
+        config=args.config,
+        out=args.out,
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
+        split=args.split,
+        revision=args.revision,
+        model_args=model_args,
+        scoring=args.scoring,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        shard=parse_shard(args.shard),
+        resume=args.resume,
+        concurrency=args.concurrency,
+    )
+    result = run_eval(settings)
+    print((result.folder / "summary.txt").read_text(), end="")
+    print(f"{result.from_cache} response(s) from the cache, {result.sent} sent; wrote {result.folder}")
+    if result.failed and not args.allow_failures:
+        print(
+            f"triad: {result.failed} request(s) failed (not scored); pass --allow-failures to accept", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from triad_eval.runner import merge_runs
+
+    metrics = merge_runs(args.runs, args.out)
+    print(f"merged {len(args.runs)} shard(s) into {args.out}: {metrics['counts']['requests']} requests")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from triad_eval.leaderboard import write_leaderboard
+
+    board = write_leaderboard(args.runs, args.out)
+    print((args.out / "leaderboard.md").read_text(), end="")
+    print(f"wrote {args.out}/leaderboard.json, leaderboard.md, leaderboard.html ({len(board['entries'])} entries)")
     return 0
 
 

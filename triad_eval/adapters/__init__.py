@@ -1,0 +1,57 @@
+"""Model adapters and the registry that turns a model spec into one.
+
+Specs: ``chance``, ``majority``, ``always:<letter>``, ``replay:<predictions file>``.
+"""
+
+from __future__ import annotations
+
+from instructiad.errors import InstructIADError
+from triad_eval.adapters.base import ModelAdapter, Response
+
+__all__ = ["KNOWN_SPECS", "ModelAdapter", "Response", "load_adapter", "parse_model_args"]
+
+KNOWN_SPECS = ("chance", "majority", "always:<letter>", "replay:<file>")
+
+
+def parse_model_args(text: str | None) -> dict[str, str]:
+    """``"seed=3,latency_ms=5"`` -> ``{"seed": "3", "latency_ms": "5"}``."""
+    args = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InstructIADError(f"--model-args: {item!r} is not key=value")
+        args[key.strip()] = value.strip()
+    return args
+
+
+def load_adapter(
+    spec: str, model_args: dict[str, str] | None = None, seed: int = 0, concurrency: int = 1
+) -> ModelAdapter:
+    """The adapter for ``spec``; ``concurrency`` bounds parallel requests of API adapters.
+
+    Raises:
+        InstructIADError: an unknown spec, or arguments it does not take.
+    """
+    from baselines.simple import Always, Chance, Majority
+    from triad_eval.adapters.replay import Replay
+
+    args = dict(model_args or {})
+    kind, _, value = spec.partition(":")
+    if spec == "chance":
+        try:
+            adapter: ModelAdapter = Chance(
+                spec, seed=int(args.pop("seed", seed)), latency_ms=float(args.pop("latency_ms", 0))
+            )
+        except ValueError as error:
+            raise InstructIADError(f"--model-args for chance: {error}") from None
+    elif spec == "majority":
+        adapter = Majority(spec)
+    elif kind == "always" and len(value) == 1 and value.isalpha():
+        adapter = Always(spec, value.upper())
+    elif kind == "replay" and value:
+        adapter = Replay(spec, value)
+    else:
+        raise InstructIADError(f"unknown model spec {spec!r} (known: {', '.join(KNOWN_SPECS)})")
+    if args:
+        raise InstructIADError(f"--model-args: {spec} takes no argument {sorted(args)[0]!r}")
+    return adapter

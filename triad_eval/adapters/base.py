@@ -1,0 +1,63 @@
+"""The model adapter interface every model plugs into."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from triad_eval.requests import Request
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a model returned for one request.
+
+    Attributes:
+        text: the raw output (``None`` when the request failed or was scored by options).
+        probs: letter -> probability, where the model gives them (else ``None``).
+        error: why the request failed (error, timeout); a failed request is never scored.
+        latency_s: seconds the model took.
+    """
+
+    text: str | None = None
+    probs: dict[str, float] | None = None
+    error: str | None = None
+    latency_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+class ModelAdapter(ABC):
+    """A model the harness can query.
+
+    Subclasses implement :meth:`generate` and, where the model can, :meth:`score_options`
+    (then set ``supports_scores = True``). Both take a batch of requests and return one
+    :class:`Response` per request, in order; a request that fails gets ``Response(error=...)``
+    rather than raising, so one bad request never sinks a run.
+    """
+
+    supports_scores: bool = False
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def cache_params(self) -> dict:
+        """Everything besides the prompt that changes the output (generation parameters,
+        seeds, model revision); it is part of each response's cache key."""
+        return {}
+
+    def prepare(self, requests: list[Request]) -> None:  # noqa: B027 - optional hook
+        """Called once with every request of the run before any is sent."""
+
+    @abstractmethod
+    def generate(self, requests: list[Request]) -> list[Response]:
+        """Free-text answers, one per request."""
+
+    def score_options(self, requests: list[Request]) -> list[Response]:
+        """Option probabilities, one dict per request (only where ``supports_scores``)."""
+        raise NotImplementedError(f"{self.spec} cannot score options; use --scoring generate")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model (GPU memory, HTTP clients)."""

@@ -1,0 +1,68 @@
+"""`replay:<file>`: answers read from a predictions file (imports from other harnesses, tests).
+
+The file is JSON lines, one per request: ``{"id", "task", "condition", "raw"}`` with
+optional ``"probs"`` (letter -> probability), or ``"error"`` for a request that failed there.
+A ``predictions.jsonl`` of an earlier run is such a file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from instructiad.errors import InstructIADError
+from triad_eval.adapters.base import ModelAdapter, Response
+from triad_eval.requests import Request
+
+
+class Replay(ModelAdapter):
+    """Replays a predictions file. Duplicate ids, or ids the evaluation does not have, are errors."""
+
+    supports_scores = True
+
+    def __init__(self, spec: str, path: str) -> None:
+        super().__init__(spec)
+        self.path = Path(path).expanduser()
+        self.answers: dict[tuple[str, str, str], dict] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise InstructIADError(f"{self.path}: cannot read the predictions file ({error})") from None
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                key = (entry["id"], entry["task"], entry["condition"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InstructIADError(f"{self.path}:{number}: not a JSON object with id, task and condition") from None
+            if key in self.answers:
+                raise InstructIADError(f"{self.path}:{number}: duplicate prediction for {' / '.join(key)}")
+            self.answers[key] = entry
+
+    def cache_params(self) -> dict:
+        import hashlib
+
+        return {"file_sha256": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+
+    def prepare(self, requests: list[Request]) -> None:
+        unknown = set(self.answers) - {r.key for r in requests}
+        if unknown:
+            example = " / ".join(sorted(unknown)[0])
+            raise InstructIADError(
+                f"{self.path}: {len(unknown)} prediction(s) for requests this evaluation does not have (e.g. {example})"
+            )
+
+    def _response(self, request: Request) -> Response:
+        entry = self.answers.get(request.key)
+        if entry is None:
+            return Response(error="no prediction in the replay file")
+        if entry.get("error") or entry.get("status") == "failed":
+            return Response(error=str(entry.get("error") or "failed in the replayed run"))
+        return Response(text=entry.get("raw"), probs=entry.get("probs"), latency_s=float(entry.get("latency_s") or 0.0))
+
+    def generate(self, requests: list[Request]) -> list[Response]:
+        return [self._response(r) for r in requests]
+
+    def score_options(self, requests: list[Request]) -> list[Response]:
+        return [self._response(r) for r in requests]

@@ -1,0 +1,330 @@
+"""`triad leaderboard`: rank runs and write leaderboard.json, leaderboard.md and leaderboard.html.
+
+Runs are grouped by dataset fingerprint (and config and split): numbers from different data
+are shown apart, never mixed. Shards of one evaluation are joined before ranking. The HTML
+page is self-contained (plots as inline PNG) and needs no network to view.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import schemas
+from instructiad.errors import InstructIADError
+from triad_eval.metrics import anomaly_score, compute_metrics, headline
+from triad_eval.runner import load_run
+
+
+def _group_key(config: dict) -> str:
+    """Runs with the same key are shards of one evaluation."""
+    return json.dumps(
+        {k: v for k, v in config.items() if k not in ("shard", "packages", "unavailable")}, sort_keys=True
+    )
+
+
+def collect(folders: list[Path]) -> list[dict]:
+    """One entry per evaluation (shards joined), with its predictions for the plots."""
+    runs: dict[str, list[tuple[Path, dict, list[dict], dict]]] = defaultdict(list)
+    for folder in folders:
+        config, predictions, metrics = load_run(folder)
+        runs[_group_key(config)].append((Path(folder), config, predictions, metrics))
+    entries = []
+    for parts in runs.values():
+        config = parts[0][1]
+        if len(parts) > 1 or config.get("shard"):
+            shards = sorted(p[1].get("shard") or "" for p in parts)
+            count = int(shards[0].split("/")[1]) if shards[0] else 0
+            if not count or shards != sorted(f"{i}/{count}" for i in range(count)):
+                raise InstructIADError(
+                    f"{parts[0][0]}: shards {', '.join(shards)} of one run are incomplete or repeated"
+                )
+            predictions = sorted(
+                (p for part in parts for p in part[2]),
+                key=lambda p: (
+                    p["record_index"],
+                    config["tasks"].index(p["task"]),
+                    config["conditions"].index(p["condition"]),
+                ),
+            )
+            metrics = compute_metrics(predictions, seed=config["seed"])
+        else:
+            predictions, metrics = parts[0][2], parts[0][3]
+        entries.append(
+            {
+                "config": config,
+                "runs": [str(p[0].absolute()) for p in parts],
+                "predictions": predictions,
+                "metrics": metrics,
+            }
+        )
+    return entries
+
+
+def build_board(entries: list[dict]) -> dict:
+    """The leaderboard.json payload (see ``schemas/leaderboard.schema.json``)."""
+    rows = []
+    for entry in entries:
+        config, metrics = entry["config"], entry["metrics"]
+        dataset = config["dataset"]
+        rows.append(
+            {
+                "model": config["model"],
+                "scoring": config["scoring"],
+                "dataset": {k: dataset[k] for k in ("fingerprint", "source", "config", "split")},
+                "runs": entry["runs"],
+                "counts": metrics["counts"],
+                "average": metrics["average"],
+                "tasks": {
+                    task: {condition: headline(m, task) for condition, m in by_condition.items()}
+                    for task, by_condition in metrics["tasks"].items()
+                },
+                "process_gain": {
+                    task: {
+                        name: {k: g[k] for k in ("delta", "ci95", "mcnemar_p", "n_pairs")} for name, g in gains.items()
+                    }
+                    for task, gains in metrics["process_gain"].items()
+                },
+            }
+        )
+    rows.sort(key=lambda r: (r["dataset"]["fingerprint"], -_score(r), r["model"], r["scoring"]))
+    return {"schema_version": 1, "entries": rows}
+
+
+def _score(row: dict) -> float:
+    values = [v for v in row["average"].values() if v is not None]
+    return max(values) if values else -1.0
+
+
+def write_leaderboard(folders: list[Path], out: Path) -> dict:
+    """Write the three leaderboard files into ``out`` and return the JSON payload."""
+    entries = collect(folders)
+    board = build_board(entries)
+    problems = schemas.errors(board, "leaderboard")
+    if problems:
+        raise RuntimeError(f"leaderboard does not match its schema: {problems[0]}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.json").write_text(json.dumps(board, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "leaderboard.md").write_text(to_markdown(board), encoding="utf-8")
+    (out / "leaderboard.html").write_text(to_html(board, entries), encoding="utf-8")
+    return board
+
+
+def _groups(board: dict) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in board["entries"]:
+        groups[row["dataset"]["fingerprint"]].append(row)
+    return groups
+
+
+def _columns(rows: list[dict]) -> list[tuple[str, str]]:
+    seen = []
+    for row in rows:
+        for task, by_condition in row["tasks"].items():
+            for condition in by_condition:
+                if (task, condition) not in seen:
+                    seen.append((task, condition))
+    return seen
+
+
+def _title(dataset: dict, fingerprint: str) -> str:
+    return (
+        f"{dataset['source']} · config {dataset['config']} · split {dataset['split']} · fingerprint {fingerprint[:12]}"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def to_markdown(board: dict) -> str:
+    """One table per dataset: average per condition, then every task x condition."""
+    lines = ["# InstructIAD leaderboard", ""]
+    for fingerprint, rows in _groups(board).items():
+        dataset = rows[0]["dataset"]
+        conditions = list(dict.fromkeys(c for r in rows for c in r["average"]))
+        columns = _columns(rows)
+        lines += [
+            f"## {_title(dataset, fingerprint)}",
+            "",
+        ]
+        header = [
+            "rank",
+            "model",
+            "scoring",
+            *(f"avg {c}" for c in conditions),
+            *(f"{t} {c}" for t, c in columns),
+            "unparsed",
+            "failed",
+        ]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for rank, row in enumerate(rows, start=1):
+            cells = [str(rank), row["model"], row["scoring"], *(_pct(row["average"].get(c)) for c in conditions)]
+            cells += [_pct(row["tasks"].get(t, {}).get(c)) for t, c in columns]
+            cells += [str(row["counts"]["unparsed"]), str(row["counts"]["failed"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        gains = [
+            (row["model"], t, n, g) for row in rows for t, gs in row["process_gain"].items() for n, g in gs.items()
+        ]
+        if gains:
+            lines += [
+                "",
+                "| model | task | comparison | gain (points) | 95% CI | McNemar p | pairs |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for model, task, name, g in gains:
+                lines.append(
+                    f"| {model} | {task} | {name} | {100 * g['delta']:+.1f} | {100 * g['ci95'][0]:+.1f} to "
+                    f"{100 * g['ci95'][1]:+.1f} | {g['mcnemar_p']:.3g} | {g['n_pairs']} |"
+                )
+        lines.append("")
+    lines.append(
+        "Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; "
+        "averages are unweighted over tasks."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def to_html(board: dict, entries: list[dict]) -> str:
+    """A self-contained page: per dataset a table and three plots, as inline PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sections = []
+    for fingerprint, rows in _groups(board).items():
+        dataset = rows[0]["dataset"]
+        mine = [e for e in entries if e["config"]["dataset"]["fingerprint"] == fingerprint]
+        title = _title(dataset, fingerprint)
+        plots = [_task_bars(rows), _process_by_category(mine), _roc_curves(mine)]
+        sections.append(
+            f"<h2>{html.escape(title)}</h2>{_table(rows)}"
+            + "".join(
+                f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' for alt, data in plots if data
+            )
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
+        "td:nth-child(2),th:nth-child(2){text-align:left}img{max-width:100%;display:block;margin:1em 0}"
+    )
+    note = (
+        "<p>Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; averages are unweighted "
+        "over tasks. Failed requests are never scored; unparsed answers count as wrong.</p>"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>InstructIAD leaderboard</title><style>{style}</style>"
+        f"</head><body><h1>InstructIAD leaderboard</h1>{note}{''.join(sections)}</body></html>\n"
+    )
+
+
+def _table(rows: list[dict]) -> str:
+    conditions = list(dict.fromkeys(c for r in rows for c in r["average"]))
+    columns = _columns(rows)
+    head = ["rank", "model", "scoring", *(f"avg {c}" for c in conditions), *(f"{t}<br>{c}" for t, c in columns)]
+    head += ["unparsed", "failed"]
+    body = []
+    for rank, row in enumerate(rows, start=1):
+        cells = [
+            str(rank),
+            html.escape(row["model"]),
+            row["scoring"],
+            *(_pct(row["average"].get(c)) for c in conditions),
+        ]
+        cells += [_pct(row["tasks"].get(t, {}).get(c)) for t, c in columns]
+        cells += [str(row["counts"]["unparsed"]), str(row["counts"]["failed"])]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(body) + "</table>"
+
+
+def _png(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _task_bars(rows: list[dict]) -> tuple[str, str]:
+    """Headline number per task, one bar per model, for each model's first condition."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    tasks = sorted({t for r in rows for t in r["tasks"]})
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(tasks)), 3.5))
+    width = 0.8 / max(1, len(rows))
+    for i, row in enumerate(rows):
+        condition = next(iter(row["average"]))
+        values = [row["tasks"].get(t, {}).get(condition) or 0 for t in tasks]
+        axes.bar(np.arange(len(tasks)) + i * width, values, width, label=f"{row['model']} ({condition})")
+    axes.set_xticks(np.arange(len(tasks)) + width * (len(rows) - 1) / 2, tasks)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("balanced acc. / accuracy")
+    axes.set_title("Per task")
+    axes.legend(fontsize=8)
+    return "per-task bars", _png(figure)
+
+
+def _process_by_category(entries: list[dict]) -> tuple[str, str]:
+    """Accuracy per category, zero_shot against process, one point per (model, category)."""
+    import matplotlib.pyplot as plt
+
+    points = []
+    for entry in entries:
+        tasks = entry["metrics"]["tasks"]
+        for by_condition in tasks.values():
+            if "zero_shot" in by_condition and "process" in by_condition:
+                base, with_process = by_condition["zero_shot"]["per_category"], by_condition["process"]["per_category"]
+                for category in sorted(base.keys() & with_process.keys()):
+                    points.append(
+                        (entry["config"]["model"], base[category]["accuracy"], with_process[category]["accuracy"])
+                    )
+    if not points:
+        return "zero-shot vs process", ""
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    for model in sorted({p[0] for p in points}):
+        xs, ys = zip(*[(p[1], p[2]) for p in points if p[0] == model], strict=True)
+        axes.scatter(xs, ys, label=model, alpha=0.7)
+    axes.plot([0, 1], [0, 1], color="grey", linewidth=1)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("zero_shot accuracy")
+    axes.set_ylabel("process accuracy")
+    axes.set_title("Per category and task: zero-shot vs process")
+    axes.legend(fontsize=8)
+    return "zero-shot vs process per category", _png(figure)
+
+
+def _roc_curves(entries: list[dict]) -> tuple[str, str]:
+    """ROC curves of discrimination, for runs whose model gave probabilities."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    curves = []
+    for entry in entries:
+        by_condition: dict[str, list[dict]] = defaultdict(list)
+        for p in entry["predictions"]:
+            if p["task"] == "discrimination" and p["status"] != "failed":
+                by_condition[p["condition"]].append(p)
+        for condition, items in sorted(by_condition.items()):
+            scores = [anomaly_score(p) for p in items]
+            truth = [p["label"] == "anomaly" for p in items]
+            if all(s is not None for s in scores) and len(set(truth)) == 2:
+                fpr, tpr, _ = roc_curve(truth, scores)
+                curves.append((f"{entry['config']['model']} ({condition})", fpr, tpr))
+    if not curves:
+        return "ROC curves", ""
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    for label, fpr, tpr in curves:
+        axes.plot(fpr, tpr, label=label)
+    axes.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--")
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.set_title("Discrimination ROC")
+    axes.legend(fontsize=8)
+    return "ROC curves", _png(figure)

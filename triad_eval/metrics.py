@@ -1,0 +1,162 @@
+"""Metrics of a run, computed from its predictions with scikit-learn and SciPy.
+
+Failed requests are never scored: they are counted and left out. Unparsed answers are
+scored as wrong and reported as their own rate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from scipy.stats import binomtest
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+BOOTSTRAP_SAMPLES = 1000
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def is_correct(prediction: dict) -> bool:
+    return prediction["status"] != "failed" and prediction["parsed"] == prediction["answer"]
+
+
+def anomaly_score(prediction: dict) -> float | None:
+    """P("Yes") of a discrimination prediction, where the model gave probabilities."""
+    if not prediction.get("probs"):
+        return None
+    yes = next((letter for letter, text in prediction["options"].items() if text == "Yes"), None)
+    return prediction["probs"].get(yes) if yes else None
+
+
+def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
+    """The metrics.json payload (see ``schemas/metrics.schema.json``).
+
+    Args:
+        predictions: prediction dicts (``id``, ``task``, ``condition``, ``category``,
+            ``label``, ``options``, ``answer``, ``parsed``, ``probs``, ``status``).
+        seed: seed of the paired bootstrap.
+    """
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for prediction in predictions:
+        groups[(prediction["task"], prediction["condition"])].append(prediction)
+    task_order = list(dict.fromkeys(p["task"] for p in predictions))  # the order the run asked them in
+    conditions = list(dict.fromkeys(p["condition"] for p in predictions))
+    tasks: dict[str, dict] = {}
+    for task, condition in sorted(groups, key=lambda k: (task_order.index(k[0]), conditions.index(k[1]))):
+        tasks.setdefault(task, {})[condition] = _group_metrics(task, groups[(task, condition)])
+    return {
+        "counts": {
+            "requests": len(predictions),
+            "ok": sum(p["status"] == "ok" for p in predictions),
+            "unparsed": sum(p["status"] == "unparsed" for p in predictions),
+            "failed": sum(p["status"] == "failed" for p in predictions),
+        },
+        "tasks": tasks,
+        "average": {c: _average(tasks, c) for c in conditions},
+        "process_gain": _process_gains(groups, seed),
+    }
+
+
+def _group_metrics(task: str, items: list[dict]) -> dict:
+    scored = [p for p in items if p["status"] != "failed"]
+    result = {
+        "n": len(items),
+        "scored": len(scored),
+        "failed": len(items) - len(scored),
+        "unparsed": sum(p["status"] == "unparsed" for p in scored),
+        "unparsed_rate": _round(sum(p["status"] == "unparsed" for p in scored) / len(scored)) if scored else None,
+        "accuracy": _round(np.mean([is_correct(p) for p in scored])) if scored else None,
+    }
+    by_category: dict[str, list[bool]] = defaultdict(list)
+    for p in scored:
+        by_category[p["category"]].append(is_correct(p))
+    result["per_category"] = {c: {"n": len(v), "accuracy": _round(np.mean(v))} for c, v in sorted(by_category.items())}
+    result["macro_accuracy"] = _round(np.mean([np.mean(v) for v in by_category.values()])) if by_category else None
+    if task == "discrimination" and scored:
+        result |= _discrimination(scored)
+    return result
+
+
+def _discrimination(scored: list[dict]) -> dict:
+    """Binary metrics with "anomaly" as the positive class; an unparsed answer counts as wrong."""
+    truth = np.array([p["label"] == "anomaly" for p in scored])
+    said_yes = np.array(
+        [p["options"].get(p["parsed"]) == "Yes" if p["parsed"] else not t for p, t in zip(scored, truth, strict=True)]
+    )
+    both = len(set(truth.tolist())) == 2
+    specificity = float(np.mean(~said_yes[~truth])) if (~truth).any() else None
+    metrics = {
+        "balanced_accuracy": _round(balanced_accuracy_score(truth, said_yes)) if both else None,
+        "precision": _round(precision_score(truth, said_yes, zero_division=0)),
+        "recall": _round(recall_score(truth, said_yes, zero_division=0)) if truth.any() else None,
+        "specificity": _round(specificity),
+        "f1": _round(f1_score(truth, said_yes, zero_division=0)),
+        "auroc": None,
+        "ap": None,
+    }
+    scores = [anomaly_score(p) for p in scored]
+    if both and all(s is not None for s in scores):
+        metrics["auroc"] = _round(roc_auc_score(truth, scores))
+        metrics["ap"] = _round(average_precision_score(truth, scores))
+    return metrics
+
+
+def headline(task_metrics: dict, task: str) -> float | None:
+    """The number a task is ranked by: balanced accuracy for discrimination (MMAD), else accuracy."""
+    return task_metrics.get("balanced_accuracy") if task == "discrimination" else task_metrics.get("accuracy")
+
+
+def _average(tasks: dict, condition: str) -> float | None:
+    """MMAD-style average: the unweighted mean of the tasks' headline numbers."""
+    values = [headline(by_condition[condition], t) for t, by_condition in tasks.items() if condition in by_condition]
+    values = [v for v in values if v is not None]
+    return _round(np.mean(values)) if values else None
+
+
+def _process_gains(groups: dict[tuple[str, str], list[dict]], seed: int) -> dict:
+    """For each condition with ``process``: its accuracy minus the same condition without it,
+    on the same items, with a paired bootstrap 95% CI and McNemar's exact test."""
+    gains: dict[str, dict] = {}
+    for (task, condition), items in sorted(groups.items()):
+        parts = condition.split("+")
+        if "process" not in parts:
+            continue
+        base = "+".join(p for p in parts if p != "process") or "zero_shot"
+        if (task, base) not in groups:
+            continue
+        with_process = {p["id"]: p for p in items if p["status"] != "failed"}
+        without = {p["id"]: p for p in groups[(task, base)] if p["status"] != "failed"}
+        ids = sorted(with_process.keys() & without.keys())
+        if not ids:
+            continue
+        x = np.array([is_correct(without[i]) for i in ids], dtype=float)
+        y = np.array([is_correct(with_process[i]) for i in ids], dtype=float)
+        gains.setdefault(task, {})[f"{condition} vs {base}"] = _paired(x, y, seed)
+    return gains
+
+
+def _paired(x: np.ndarray, y: np.ndarray, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(x), size=(BOOTSTRAP_SAMPLES, len(x)))
+    deltas = y[samples].mean(axis=1) - x[samples].mean(axis=1)
+    only_base, only_process = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
+    discordant = only_base + only_process
+    p_value = binomtest(only_process, discordant, 0.5).pvalue if discordant else 1.0
+    return {
+        "n_pairs": len(x),
+        "delta": _round(y.mean() - x.mean()),
+        "ci95": [_round(np.percentile(deltas, 2.5)), _round(np.percentile(deltas, 97.5))],
+        "mcnemar_p": _round(p_value),
+        "only_base_correct": only_base,
+        "only_process_correct": only_process,
+    }

@@ -1,0 +1,290 @@
+"""Runs: from a model spec and a dataset to a run folder, resumable at any point.
+
+A run folder holds ``config.json`` (what was asked), ``cache.sqlite`` (every response, written
+as it arrives), ``predictions.jsonl`` (one line per request), ``metrics.json`` and
+``summary.txt``. The last three are written at the end, atomically, from the cache, so a run
+killed at any moment and resumed ends with the same predictions and metrics as one that ran
+straight through.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+import instructiad
+import schemas
+from instructiad.errors import InstructIADError
+from triad_eval.adapters import load_adapter
+from triad_eval.adapters.base import Response
+from triad_eval.cache import ResponseCache, cache_key
+from triad_eval.conditions import parse_condition
+from triad_eval.data import describe, open_dataset, read_json
+from triad_eval.metrics import compute_metrics
+from triad_eval.parsing import parse_answer
+from triad_eval.requests import Request, build_requests, in_shard, parse_tasks
+from triad_eval.summary import format_summary
+
+CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE = (
+    "config.json", "predictions.jsonl", "metrics.json", "summary.txt", "cache.sqlite",
+)  # fmt: skip
+_COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions", "seed", "limit", "shard")
+"""config.json fields that must match for --resume (package versions may differ)."""
+
+
+@dataclass
+class EvalSettings:
+    """What `triad eval` was asked to do."""
+
+    model: str
+    data: str
+    config: str
+    out: Path
+    tasks: list[str]
+    conditions: list[str]
+    split: str = "test"
+    revision: str | None = None
+    model_args: dict[str, str] = field(default_factory=dict)
+    scoring: str = "generate"
+    limit: int | None = None
+    batch_size: int = 8
+    concurrency: int = 1
+    seed: int = 0
+    shard: tuple[int, int] | None = None
+    resume: bool = False
+    allow_failures: bool = False
+
+
+@dataclass
+class RunResult:
+    """Where the run was written and what it found."""
+
+    folder: Path
+    metrics: dict
+    from_cache: int
+    sent: int
+
+    @property
+    def failed(self) -> int:
+        return self.metrics["counts"]["failed"]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"2/4"`` -> ``(2, 4)``; shards count from 0."""
+    if not text:
+        return None
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise InstructIADError(f"--shard {text}: expected i/n with 0 <= i < n")
+    return int(index), int(count)
+
+
+def run_eval(settings: EvalSettings) -> RunResult:
+    """Evaluate ``settings.model`` and write the run folder.
+
+    Raises:
+        InstructIADError: bad settings, or a run folder that cannot be (re)used; nothing is
+            overwritten then.
+    """
+    out = settings.out.expanduser().absolute()
+    tasks = parse_tasks(settings.tasks)
+    conditions = [parse_condition(c)[0] for c in settings.conditions]
+    if settings.scoring not in ("generate", "options"):
+        raise InstructIADError(f"--scoring {settings.scoring}: must be generate or options")
+    _check_folder(out, settings.resume)
+    adapter = load_adapter(settings.model, settings.model_args, settings.seed, settings.concurrency)
+    if settings.scoring == "options" and not adapter.supports_scores:
+        raise InstructIADError(f"{settings.model} cannot score options; use --scoring generate")
+    data = open_dataset(settings.data, settings.config, settings.split, settings.revision)
+    config = {
+        "model": settings.model,
+        "model_args": settings.model_args,
+        "scoring": settings.scoring,
+        "dataset": describe(data),
+        "tasks": tasks,
+        "conditions": conditions,
+        "seed": settings.seed,
+        "limit": settings.limit,
+        "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
+        "packages": _versions(),
+    }
+    if settings.resume:
+        _check_resume(out, config)
+    requests, unavailable = build_requests(data, tasks, conditions, settings.seed, settings.limit)
+    if settings.shard:
+        requests = [r for r in requests if in_shard(r, *settings.shard)]
+    adapter.prepare(requests)
+    config["generation"] = adapter.cache_params()
+    config["unavailable"] = unavailable
+    out.mkdir(parents=True, exist_ok=True)
+    if not settings.resume:
+        _write_json(out / CONFIG, config)
+
+    cache = ResponseCache(out / CACHE)
+    try:
+        keys = [cache_key(adapter, settings.scoring, r) for r in requests]
+        responses = cache.get_many(keys)
+        from_cache = len(responses)
+        todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in responses]
+        ask = adapter.generate if settings.scoring == "generate" else adapter.score_options
+        with tqdm(total=len(requests), initial=from_cache, desc=settings.model, unit="req", disable=None) as bar:
+            for start in range(0, len(todo), settings.batch_size):
+                batch = todo[start : start + settings.batch_size]
+                began = time.perf_counter()
+                answers = ask([r for _, r in batch])
+                spent = (time.perf_counter() - began) / max(1, len(batch))
+                answers = [a if a.latency_s or a.failed else Response(a.text, a.probs, None, spent) for a in answers]
+                cache.put_many([(k, a) for (k, _), a in zip(batch, answers, strict=True)])
+                responses.update({k: a for (k, _), a in zip(batch, answers, strict=True)})
+                bar.update(len(batch))
+    finally:
+        adapter.close()
+        cache.close()
+
+    predictions = [_prediction(r, responses[k]) for k, r in zip(keys, requests, strict=True)]
+    metrics = finish(out, config, predictions)
+    return RunResult(out, metrics, from_cache, len(todo))
+
+
+def finish(out: Path, config: dict, predictions: list[dict]) -> dict:
+    """Write predictions.jsonl, metrics.json and summary.txt (each atomically); return the metrics."""
+    metrics = compute_metrics(predictions, seed=config["seed"])
+    problems = schemas.errors(metrics, "metrics")
+    if problems:  # a bug, not bad input: say it plainly
+        raise RuntimeError(f"metrics do not match schemas/metrics.schema.json: {problems[0]}")
+    lines = "".join(json.dumps(p, sort_keys=True, ensure_ascii=False) + "\n" for p in predictions)
+    _write_text(out / PREDICTIONS, lines)
+    _write_json(out / METRICS, metrics)
+    _write_text(out / SUMMARY, format_summary(config, metrics))
+    return metrics
+
+
+def _prediction(request: Request, response: Response) -> dict:
+    if response.failed:
+        parsed, status = None, "failed"
+    elif response.text is None and response.probs:
+        parsed = max(sorted(response.probs), key=lambda letter: response.probs[letter])
+        status = "ok"
+    else:
+        parsed = parse_answer(response.text, request.options)
+        status = "ok" if parsed else "unparsed"
+    return {
+        "id": request.id,
+        "record_index": request.index,
+        "task": request.task,
+        "condition": request.condition,
+        "category": request.category,
+        "label": request.label,
+        "options": request.options,
+        "answer": request.answer,
+        "raw": response.text,
+        "parsed": parsed,
+        "probs": response.probs,
+        "status": status,
+        "error": response.error,
+        "latency_s": round(response.latency_s, 6),
+    }
+
+
+def _check_folder(out: Path, resume: bool) -> None:
+    has_config = (out / CONFIG).is_file()
+    if resume and not has_config:
+        raise InstructIADError(f"{out}: --resume needs an earlier run's {CONFIG} there")
+    if not resume and out.exists() and any(out.iterdir()):
+        hint = "; pass --resume to continue it" if has_config else ""
+        raise InstructIADError(f"{out}: run folder already exists and is not empty{hint}")
+
+
+def _check_resume(out: Path, config: dict) -> None:
+    earlier = read_json(out / CONFIG)
+    for name in _COMPARED:
+        if earlier.get(name) != config[name]:
+            raise InstructIADError(
+                f"{out / CONFIG}: --resume with a different {name} "
+                f"({json.dumps(earlier.get(name))[:80]} before, {json.dumps(config[name])[:80]} now)"
+            )
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "instructiad": instructiad.__version__}
+    for package in ("datasets", "numpy", "scikit-learn", "torch", "transformers", "openai", "anomalib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _write_text(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_text(path, json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def load_run(folder: Path) -> tuple[dict, list[dict], dict]:
+    """(config, predictions, metrics) of a finished run folder."""
+    folder = Path(folder)
+    for name in (CONFIG, PREDICTIONS, METRICS):
+        if not (folder / name).is_file():
+            raise InstructIADError(f"{folder}: not a finished run (no {name})")
+    predictions = [json.loads(line) for line in (folder / PREDICTIONS).read_text().splitlines() if line.strip()]
+    return read_json(folder / CONFIG), predictions, read_json(folder / METRICS)
+
+
+def merge_runs(folders: list[Path], out: Path) -> dict:
+    """Join the shards of one evaluation into one run folder; return its metrics.
+
+    Raises:
+        InstructIADError: the runs differ in anything but their shard, a shard is missing or
+            repeated, or ``out`` exists.
+    """
+    out = Path(out).expanduser().absolute()
+    if out.exists() and any(out.iterdir()):
+        raise InstructIADError(f"{out}: output folder already exists and is not empty")
+    runs = [load_run(f) for f in folders]
+    base = {k: v for k, v in runs[0][0].items() if k not in ("shard", "packages", "unavailable")}
+    shards = []
+    for folder, (config, _, _) in zip(folders, runs, strict=True):
+        mine = {k: v for k, v in config.items() if k not in ("shard", "packages", "unavailable")}
+        if mine != base:
+            differing = next(k for k in base.keys() | mine.keys() if base.get(k) != mine.get(k))
+            raise InstructIADError(f"{folder}: differs from {folders[0]} in {differing}; only shards of one run merge")
+        shards.append(config["shard"])
+    counts = {int(s.split("/")[1]) for s in shards if s}
+    if None in shards or len(counts) != 1 or sorted(int(s.split("/")[0]) for s in shards) != list(range(counts.pop())):
+        raise InstructIADError(f"shards {', '.join(map(str, shards))}: need each of 0/n .. n-1/n exactly once")
+    merged = [p for _, predictions, _ in runs for p in predictions]
+    config = runs[0][0] | {"shard": None, "merged_from": [str(Path(f).absolute()) for f in folders]}
+    config["unavailable"] = _sum_counts(c.get("unavailable", {}) for c, _, _ in runs)
+    merged.sort(key=lambda p: _canonical(p, config))
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / CONFIG, config)
+    return finish(out, config, merged)
+
+
+def _sum_counts(dicts) -> dict:
+    total: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return dict(sorted(total.items()))
+
+
+def _canonical(prediction: dict, config: dict) -> tuple:
+    """The order of an unsharded run: record order (by id within the dataset), task, condition."""
+    return (
+        prediction["record_index"],
+        config["tasks"].index(prediction["task"]),
+        config["conditions"].index(prediction["condition"]),
+    )
