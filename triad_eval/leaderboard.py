@@ -15,16 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import schemas
-from instructiad.errors import InstructIADError
 from triad_eval.metrics import anomaly_score, compute_metrics, headline
-from triad_eval.runner import load_run
-
-
-def _group_key(config: dict) -> str:
-    """Runs with the same key are shards of one evaluation."""
-    return json.dumps(
-        {k: v for k, v in config.items() if k not in ("shard", "packages", "unavailable")}, sort_keys=True
-    )
+from triad_eval.runner import identity, join_shards, load_run
 
 
 def collect(folders: list[Path]) -> list[dict]:
@@ -32,36 +24,16 @@ def collect(folders: list[Path]) -> list[dict]:
     runs: dict[str, list[tuple[Path, dict, list[dict], dict]]] = defaultdict(list)
     for folder in folders:
         config, predictions, metrics = load_run(folder)
-        runs[_group_key(config)].append((Path(folder), config, predictions, metrics))
+        runs[identity(config)].append((Path(folder), config, predictions, metrics))
     entries = []
     for parts in runs.values():
-        config = parts[0][1]
-        if len(parts) > 1 or config.get("shard"):
-            shards = sorted(p[1].get("shard") or "" for p in parts)
-            count = int(shards[0].split("/")[1]) if shards[0] else 0
-            if not count or shards != sorted(f"{i}/{count}" for i in range(count)):
-                raise InstructIADError(
-                    f"{parts[0][0]}: shards {', '.join(shards)} of one run are incomplete or repeated"
-                )
-            predictions = sorted(
-                (p for part in parts for p in part[2]),
-                key=lambda p: (
-                    p["record_index"],
-                    config["tasks"].index(p["task"]),
-                    config["conditions"].index(p["condition"]),
-                ),
-            )
-            metrics = compute_metrics(predictions, seed=config["seed"])
+        if len(parts) == 1 and not parts[0][1].get("shard"):
+            folder, config, predictions, metrics = parts[0]
         else:
-            predictions, metrics = parts[0][2], parts[0][3]
-        entries.append(
-            {
-                "config": config,
-                "runs": [str(p[0].absolute()) for p in parts],
-                "predictions": predictions,
-                "metrics": metrics,
-            }
-        )
+            config, predictions = join_shards([part[:3] for part in parts])
+            metrics = compute_metrics(predictions, seed=config["seed"])
+        runs_used = [str(part[0].absolute()) for part in parts]
+        entries.append({"config": config, "runs": runs_used, "predictions": predictions, "metrics": metrics})
     return entries
 
 

@@ -242,35 +242,53 @@ def load_run(folder: Path) -> tuple[dict, list[dict], dict]:
     return read_json(folder / CONFIG), predictions, read_json(folder / METRICS)
 
 
+def identity(config: dict) -> str:
+    """What makes two run folders parts of one evaluation: everything but shard and environment."""
+    return json.dumps({k: v for k, v in config.items() if k not in _NOT_IDENTITY}, sort_keys=True)
+
+
+_NOT_IDENTITY = ("shard", "packages", "unavailable", "merged_from")
+
+
+def join_shards(parts: list[tuple[Path, dict, list[dict]]]) -> tuple[dict, list[dict]]:
+    """The config and predictions of one evaluation from its shard runs ``(folder, config, predictions)``,
+    predictions in the order an unsharded run writes them.
+
+    Raises:
+        InstructIADError: the runs are not all shards of one evaluation, or a shard is
+            missing or repeated.
+    """
+    first_folder, first = parts[0][0], parts[0][1]
+    for folder, config, _ in parts[1:]:
+        if identity(config) != identity(first):
+            mine, theirs = json.loads(identity(config)), json.loads(identity(first))
+            differing = next(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            raise InstructIADError(
+                f"{folder}: differs from {first_folder} in {differing}; only shards of one run merge"
+            )
+    shards = [config["shard"] for _, config, _ in parts]
+    counts = {int(s.split("/")[1]) for s in shards if s}
+    if None in shards or len(counts) != 1 or sorted(int(s.split("/")[0]) for s in shards) != list(range(counts.pop())):
+        raise InstructIADError(f"shards {', '.join(map(str, shards))}: need each of 0/n .. n-1/n exactly once")
+    config = first | {"shard": None, "merged_from": [str(Path(f).absolute()) for f, _, _ in parts]}
+    config["unavailable"] = _sum_counts(c.get("unavailable", {}) for _, c, _ in parts)
+    predictions = sorted((p for _, _, predictions in parts for p in predictions), key=lambda p: canonical(p, config))
+    return config, predictions
+
+
 def merge_runs(folders: list[Path], out: Path) -> dict:
     """Join the shards of one evaluation into one run folder; return its metrics.
 
     Raises:
-        InstructIADError: the runs differ in anything but their shard, a shard is missing or
-            repeated, or ``out`` exists.
+        InstructIADError: see :func:`join_shards`, or ``out`` exists.
     """
     out = Path(out).expanduser().absolute()
     if out.exists() and any(out.iterdir()):
         raise InstructIADError(f"{out}: output folder already exists and is not empty")
-    runs = [load_run(f) for f in folders]
-    base = {k: v for k, v in runs[0][0].items() if k not in ("shard", "packages", "unavailable")}
-    shards = []
-    for folder, (config, _, _) in zip(folders, runs, strict=True):
-        mine = {k: v for k, v in config.items() if k not in ("shard", "packages", "unavailable")}
-        if mine != base:
-            differing = next(k for k in base.keys() | mine.keys() if base.get(k) != mine.get(k))
-            raise InstructIADError(f"{folder}: differs from {folders[0]} in {differing}; only shards of one run merge")
-        shards.append(config["shard"])
-    counts = {int(s.split("/")[1]) for s in shards if s}
-    if None in shards or len(counts) != 1 or sorted(int(s.split("/")[0]) for s in shards) != list(range(counts.pop())):
-        raise InstructIADError(f"shards {', '.join(map(str, shards))}: need each of 0/n .. n-1/n exactly once")
-    merged = [p for _, predictions, _ in runs for p in predictions]
-    config = runs[0][0] | {"shard": None, "merged_from": [str(Path(f).absolute()) for f in folders]}
-    config["unavailable"] = _sum_counts(c.get("unavailable", {}) for c, _, _ in runs)
-    merged.sort(key=lambda p: _canonical(p, config))
+    config, predictions = join_shards([(Path(f), *load_run(f)[:2]) for f in folders])
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / CONFIG, config)
-    return finish(out, config, merged)
+    return finish(out, config, predictions)
 
 
 def _sum_counts(dicts) -> dict:
@@ -281,8 +299,8 @@ def _sum_counts(dicts) -> dict:
     return dict(sorted(total.items()))
 
 
-def _canonical(prediction: dict, config: dict) -> tuple:
-    """The order of an unsharded run: record order (by id within the dataset), task, condition."""
+def canonical(prediction: dict, config: dict) -> tuple:
+    """The order of an unsharded run: record order in the split, then task, then condition."""
     return (
         prediction["record_index"],
         config["tasks"].index(prediction["task"]),
