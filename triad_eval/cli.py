@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         "--model", required=True, metavar="SPEC", help="chance, majority, always:<letter>, replay:<file>"
     )
     evaluate.add_argument("--model-args", metavar="K=V,...", help="adapter settings, e.g. seed=3")
+    evaluate.add_argument(
+        "--base-url", help="for openai:<model>: an OpenAI-compatible server, e.g. http://host:8000/v1"
+    )
     evaluate.add_argument("--data", required=True, metavar="PATH_OR_HUB_ID", help="a built folder or a Hub dataset id")
     evaluate.add_argument("--config", required=True, help="dataset config, e.g. mvtec_ad or all")
     evaluate.add_argument("--split", default="test")
@@ -266,6 +269,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise InstructIADError("--batch-size, --concurrency and --limit must be at least 1")
     model_args = parse_model_args(args.model_args)
+    if args.base_url:
+        model_args["base_url"] = args.base_url
     settings = EvalSettings(
         model=args.model,
         data=args.data,

@@ -134,9 +134,10 @@ def run_eval(settings: EvalSettings) -> RunResult:
         from_cache = len(responses)
         todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in responses]
         ask = adapter.generate if settings.scoring == "generate" else adapter.score_options
+        batch_size = max(settings.batch_size, settings.concurrency)  # a batch is what runs concurrently
         with tqdm(total=len(requests), initial=from_cache, desc=settings.model, unit="req", disable=None) as bar:
-            for start in range(0, len(todo), settings.batch_size):
-                batch = todo[start : start + settings.batch_size]
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start : start + batch_size]
                 began = time.perf_counter()
                 answers = ask([r for _, r in batch])
                 spent = (time.perf_counter() - began) / max(1, len(batch))
@@ -145,6 +146,7 @@ def run_eval(settings: EvalSettings) -> RunResult:
                 responses.update({k: a for (k, _), a in zip(batch, answers, strict=True)})
                 bar.update(len(batch))
     finally:
+        _add_usage(out, adapter.usage_report())
         adapter.close()
         cache.close()
 
@@ -191,6 +193,15 @@ def _prediction(request: Request, response: Response) -> dict:
         "error": response.error,
         "latency_s": round(response.latency_s, 6),
     }
+
+
+def _add_usage(out: Path, usage: dict[str, int]) -> None:
+    """Add this session's usage to usage.json (resumed runs add up)."""
+    if not usage:
+        return
+    path = out / "usage.json"
+    total = read_json(path) if path.is_file() else {}
+    _write_json(path, {k: total.get(k, 0) + usage.get(k, 0) for k in sorted(total.keys() | usage.keys())})
 
 
 def _check_folder(out: Path, resume: bool) -> None:

@@ -10,7 +10,11 @@ from triad_eval.adapters.base import ModelAdapter, Response
 
 __all__ = ["KNOWN_SPECS", "ModelAdapter", "Response", "load_adapter", "parse_model_args"]
 
-KNOWN_SPECS = ("chance", "majority", "always:<letter>", "replay:<file>")
+KNOWN_SPECS = ("chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>")
+_OPENAI_ARGS = {
+    "base_url": str, "max_side": int, "detail": str, "max_tokens": int, "temperature": float, "timeout": float,
+    "max_retries": int, "backoff": float, "top_logprobs": int, "api_key_env": str,
+}  # fmt: skip
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
@@ -50,6 +54,15 @@ def load_adapter(
         adapter = Always(spec, value.upper())
     elif kind == "replay" and value:
         adapter = Replay(spec, value)
+    elif kind == "openai" and value:
+        from triad_eval.adapters.openai_api import OpenAICompatible
+
+        options = {k: args.pop(k) for k in list(args) if k in _OPENAI_ARGS}
+        try:
+            typed = {k: _OPENAI_ARGS[k](v) for k, v in options.items()}
+        except ValueError as error:
+            raise InstructIADError(f"--model-args for {spec}: {error}") from None
+        adapter = OpenAICompatible(spec, value, concurrency=concurrency, **typed)
     else:
         raise InstructIADError(f"unknown model spec {spec!r} (known: {', '.join(KNOWN_SPECS)})")
     if args:

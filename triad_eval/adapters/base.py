@@ -59,5 +59,9 @@ class ModelAdapter(ABC):
         """Option probabilities, one dict per request (only where ``supports_scores``)."""
         raise NotImplementedError(f"{self.spec} cannot score options; use --scoring generate")
 
+    def usage_report(self) -> dict[str, int]:
+        """Resources used so far (API tokens, requests, retries); written to the run's usage.json."""
+        return dict(getattr(self, "usage", {}))
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model (GPU memory, HTTP clients)."""

@@ -1,0 +1,174 @@
+"""`openai:<model>` against an OpenAI-compatible server on 127.0.0.1 that injects faults."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from tests.openai_stub import OpenAIStub
+from triad_eval.adapters.openai_api import data_url, letter_probabilities
+from triad_eval.cli import main
+from triad_eval.data import ImageRef
+
+SECRET = "sk-test-secret-do-not-log"
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with OpenAIStub() as server:
+        yield server
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def evaluate(built, out, stub, *extra):
+    args = ["eval", "--model", "openai:stub-model", "--base-url", stub.url, "--data", built, "--config", "synthetic"]
+    return [*args, "--tasks", "discrimination", "--out", out, *extra]
+
+
+def predictions(folder):
+    return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_a_run_sends_images_as_data_urls_and_keeps_the_key_out_of_every_file(built, tmp_path, stub, capsys):
+    stub.answer = lambda prompt: "The answer is A."
+    out = tmp_path / "run"
+    code, _, _ = run(capsys, *evaluate(built, out, stub, "--model-args", "detail=low,max_tokens=8"))
+    assert code == 0
+    rows = predictions(out)
+    assert all(r["status"] == "ok" and r["parsed"] == "A" for r in rows)
+    body = stub.bodies[0]
+    parts = body["messages"][0]["content"]
+    assert parts[0]["type"] == "image_url" and parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert parts[0]["image_url"]["detail"] == "low" and body["max_tokens"] == 8 and body["temperature"] == 0.0
+    assert {k.lower(): v for k, v in stub.headers[0].items()}["authorization"] == f"Bearer {SECRET}"
+    usage = json.loads((out / "usage.json").read_text())
+    assert usage["requests"] == len(rows) and usage["prompt_tokens"] == 100 * len(rows)
+    for path in out.iterdir():
+        assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_an_image_too_large_for_the_api_is_resized():
+    big = Image.new("RGB", (3000, 1500), "white")
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG")
+    url = data_url(ImageRef("x" * 64, buffer.getvalue()), max_side=768)
+    import base64
+
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert sent.size == (768, 384) and url.startswith("data:image/png;base64,")
+    small = Image.new("RGB", (100, 50))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG")
+    assert data_url(ImageRef("y" * 64, buffer.getvalue()), 768).startswith("data:image/jpeg;base64,")
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "malformed", "garbage", "timeout"])
+def test_transient_faults_are_retried(built, tmp_path, stub, capsys, fault):
+    stub.slow_s = 1.5
+    stub.faults.extend([fault, fault])
+    out = tmp_path / "run"
+    args = evaluate(built, out, stub, "--limit", "3", "--model-args", "backoff=0.01,timeout=0.5")
+    code, _, _ = run(capsys, *args)
+    assert code == 0
+    assert all(r["status"] == "ok" for r in predictions(out))
+    assert json.loads((out / "usage.json").read_text())["retries"] == 2
+    assert len(stub.bodies) == 3 + 2
+
+
+def test_a_request_that_keeps_failing_is_recorded_as_failed_and_never_scored(built, tmp_path, stub, capsys):
+    stub.always = "500"
+    out = tmp_path / "run"
+    code, stdout, err = run(
+        capsys, *evaluate(built, out, stub, "--limit", "2", "--model-args", "backoff=0.01,max_retries=2")
+    )
+    assert code == 1 and "request(s) failed" in err and "WARNING" in stdout
+    rows = predictions(out)
+    assert all(r["status"] == "failed" and r["parsed"] is None for r in rows)
+    assert rows[0]["error"] == "HTTP 500 InternalServerError (after 3 attempts)"
+    assert len(stub.bodies) == 2 * 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tasks"]["discrimination"]["zero_shot"]["scored"] == 0
+
+
+def test_a_client_error_is_not_retried(built, tmp_path, stub, capsys):
+    stub.always = "400"
+    out = tmp_path / "run"
+    assert run(capsys, *evaluate(built, out, stub, "--limit", "1", "--allow-failures"))[0] == 0
+    assert len(stub.bodies) == 1 and predictions(out)[0]["error"].startswith("HTTP 400")
+
+
+def test_option_probabilities_come_from_logprobs(built, tmp_path, stub, capsys):
+    out = tmp_path / "run"
+    assert run(capsys, *evaluate(built, out, stub, "--scoring", "options", "--limit", "2"))[0] == 0
+    assert stub.bodies[0]["logprobs"] is True and stub.bodies[0]["max_tokens"] == 1
+    rows = predictions(out)
+    assert rows[0]["probs"] == pytest.approx({"A": 0.7 / 0.9, "B": 0.2 / 0.9})
+    assert rows[0]["parsed"] == "A"
+    stub.token_probs = None  # a server without logprobs: the text is scored instead
+    assert run(capsys, *evaluate(built, tmp_path / "text", stub, "--scoring", "options", "--limit", "1"))[0] == 0
+    assert predictions(tmp_path / "text")[0]["parsed"] == "B"
+
+
+def test_letter_probabilities_handle_tokenizer_variants():
+    class Token:
+        def __init__(self, token, p):
+            self.token, self.logprob = token, __import__("math").log(p)
+
+    probs = letter_probabilities(
+        [Token("▁A", 0.3), Token(" B", 0.3), Token("(C", 0.2), Token("yes", 0.2)], ["A", "B", "C"]
+    )
+    assert probs == pytest.approx({"A": 0.375, "B": 0.375, "C": 0.25})
+    assert letter_probabilities([Token("yes", 1.0)], ["A", "B"]) is None
+
+
+def test_requests_run_with_the_concurrency_asked(built, tmp_path, stub, capsys):
+    stub.latency_s = 0.2
+    out = tmp_path / "run"
+    began = time.perf_counter()
+    assert run(capsys, *evaluate(built, out, stub, "--limit", "16", "--concurrency", "8"))[0] == 0
+    elapsed = time.perf_counter() - began
+    assert stub.max_in_flight == 8
+    assert elapsed < len(stub.bodies) * 0.2 / 2  # far below sequential time
+
+
+def test_a_missing_api_key_is_a_clear_error(built, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    args = ["eval", "--model", "openai:gpt-4o", "--data", built, "--config", "synthetic", "--out", tmp_path / "run"]
+    code, _, err = run(capsys, *args)
+    assert code == 1 and "set the API key in the environment variable OPENAI_API_KEY" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_keeps_the_cache_and_resume_finishes(built, tmp_path, stub):
+    stub.latency_s = 0.05
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "triad_eval", *map(str, evaluate(built, out, stub, "--batch-size", "2"))]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, env=os.environ.copy())
+    deadline = time.time() + 30
+    while len(stub.bodies) < 6 and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and b"interrupted" in err
+    asked = len(stub.bodies)
+    finished = subprocess.run(
+        [*command, "--resume"], capture_output=True, text=True, env=os.environ.copy(), check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    rows = predictions(out)
+    assert all(r["status"] == "ok" for r in rows)
+    assert len(stub.bodies) - asked <= len(rows) - 4  # at least the batches done before Ctrl-C were not asked again

@@ -1,0 +1,200 @@
+"""`openai:<model>`: any OpenAI-compatible chat API (OpenAI, vLLM, other servers).
+
+Images go as base64 data URLs (resized so the longer side is at most ``max_side``). Requests
+run with bounded concurrency; 429, 5xx, timeouts, connection errors and malformed bodies are
+retried with exponential backoff and jitter, honouring ``Retry-After``, then recorded as
+failed (never scored). With ``--scoring options`` the first token's ``logprobs`` give option
+probabilities. The API key is read from the environment only (``OPENAI_API_KEY``, or the
+variable named by ``api_key_env``) and is never written to run files or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import math
+import os
+import random
+import time
+
+from PIL import Image
+
+from instructiad.errors import InstructIADError
+from triad_eval.adapters.base import ModelAdapter, Response
+from triad_eval.data import ImageRef
+from triad_eval.requests import Request
+
+_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+def data_url(image: ImageRef, max_side: int) -> str:
+    """The image as a data URL; resized (and re-encoded as PNG) only when larger than ``max_side``."""
+    with Image.open(io.BytesIO(image.data)) as pil:
+        fmt = pil.format or "PNG"
+        if max(pil.size) > max_side or fmt not in _MIME:
+            scale = max_side / max(pil.size)
+            resized = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))))
+            if resized.mode not in ("RGB", "L"):
+                resized = resized.convert("RGB")
+            buffer = io.BytesIO()
+            resized.save(buffer, format="PNG")
+            data, fmt = buffer.getvalue(), "PNG"
+        else:
+            data = image.data
+    return f"data:{_MIME[fmt]};base64,{base64.b64encode(data).decode()}"
+
+
+def letter_probabilities(top_logprobs: list, letters: list[str]) -> dict[str, float] | None:
+    """Option probabilities from the first token's top logprobs ("A", " A", "(A" all count as A),
+    renormalised over the options; ``None`` when no option letter is among them."""
+    mass: dict[str, float] = {}
+    for item in top_logprobs or []:
+        token = str(getattr(item, "token", "")).strip().lstrip("(▁Ġ").rstrip(").:").upper()
+        if token in letters:
+            mass[token] = mass.get(token, 0.0) + math.exp(float(item.logprob))
+    total = sum(mass.values())
+    if not total:
+        return None
+    return {letter: mass.get(letter, 0.0) / total for letter in sorted(letters)}
+
+
+class OpenAICompatible(ModelAdapter):
+    """An OpenAI-compatible chat-completions endpoint."""
+
+    supports_scores = True
+
+    def __init__(
+        self,
+        spec: str,
+        model: str,
+        *,
+        base_url: str | None = None,
+        concurrency: int = 4,
+        max_side: int = 1024,
+        detail: str = "auto",
+        max_tokens: int = 16,
+        temperature: float = 0.0,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        top_logprobs: int = 10,
+        api_key_env: str = "OPENAI_API_KEY",
+    ) -> None:
+        super().__init__(spec)
+        from openai import AsyncOpenAI
+
+        key = os.environ.get(api_key_env)
+        if not key and base_url is None:
+            raise InstructIADError(f"{spec}: set the API key in the environment variable {api_key_env}")
+        self.model, self.base_url = model, base_url
+        self.concurrency, self.max_side, self.detail = int(concurrency), int(max_side), detail
+        self.max_tokens, self.temperature, self.timeout = int(max_tokens), float(temperature), float(timeout)
+        self.max_retries, self.backoff, self.top_logprobs = int(max_retries), float(backoff), int(top_logprobs)
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0}
+        self._client_args = {"base_url": base_url, "api_key": key or "EMPTY", "max_retries": 0, "timeout": self.timeout}
+        self._client_class = AsyncOpenAI
+
+    def cache_params(self) -> dict:
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "max_side": self.max_side,
+            "detail": self.detail,
+            "top_logprobs": self.top_logprobs,
+        }
+
+    def _messages(self, request: Request) -> list[dict]:
+        def part(p: dict) -> dict:
+            if p["type"] == "image":
+                return {
+                    "type": "image_url",
+                    "image_url": {"url": data_url(p["image"], self.max_side), "detail": self.detail},
+                }
+            return {"type": "text", "text": p["text"]}
+
+        return [{"role": m["role"], "content": [part(p) for p in m["content"]]} for m in request.messages]
+
+    def generate(self, requests: list[Request]) -> list[Response]:
+        return asyncio.run(self._all(requests, scores=False))
+
+    def score_options(self, requests: list[Request]) -> list[Response]:
+        return asyncio.run(self._all(requests, scores=True))
+
+    async def _all(self, requests: list[Request], scores: bool) -> list[Response]:
+        limit = asyncio.Semaphore(self.concurrency)
+        async with self._client_class(**self._client_args) as client:
+
+            async def one(request: Request) -> Response:
+                async with limit:
+                    return await self._with_retries(client, request, scores)
+
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    async def _with_retries(self, client, request: Request, scores: bool) -> Response:
+        import openai
+
+        arguments = {"model": self.model, "messages": self._messages(request), "max_tokens": self.max_tokens,
+                     "temperature": self.temperature}  # fmt: skip
+        if scores:
+            arguments |= {"logprobs": True, "top_logprobs": self.top_logprobs, "max_tokens": 1}
+        for attempt in range(self.max_retries + 1):
+            began = time.perf_counter()
+            try:
+                completion = await client.chat.completions.create(**arguments)
+                return self._response(completion, request, scores, time.perf_counter() - began)
+            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                    openai.APIConnectionError, openai.APIResponseValidationError, _Malformed,
+                    json.JSONDecodeError) as error:  # fmt: skip
+                problem = _describe(error)
+                if attempt == self.max_retries:
+                    return Response(error=f"{problem} (after {attempt + 1} attempts)")
+                self.usage["retries"] += 1
+                await asyncio.sleep(_retry_after(error) or self.backoff * 2**attempt * (0.5 + random.random()))
+            except openai.APIStatusError as error:  # other 4xx: retrying will not help
+                return Response(error=_describe(error))
+        raise AssertionError("unreachable")
+
+    def _response(self, completion, request: Request, scores: bool, latency: float) -> Response:
+        try:
+            choice = completion.choices[0]
+            text = choice.message.content
+        except (AttributeError, IndexError, TypeError) as error:
+            raise _Malformed(f"malformed response body ({type(error).__name__})") from None
+        usage = getattr(completion, "usage", None)
+        self.usage["requests"] += 1
+        if usage is not None:
+            self.usage["prompt_tokens"] += int(getattr(usage, "prompt_tokens", 0) or 0)
+            self.usage["completion_tokens"] += int(getattr(usage, "completion_tokens", 0) or 0)
+        probs = None
+        if scores:
+            content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+            probs = letter_probabilities(content[0].top_logprobs if content else [], sorted(request.options))
+            if probs is None:  # the server gave no usable logprobs: score the text instead
+                return Response(text=text, latency_s=latency)
+            return Response(probs=probs, latency_s=latency)
+        if text is None:
+            raise _Malformed("response has no message content")
+        return Response(text=text, latency_s=latency)
+
+
+class _Malformed(Exception):
+    """A 200 response whose body is not a usable chat completion."""
+
+
+def _describe(error: Exception) -> str:
+    status = getattr(error, "status_code", None)
+    kind = type(error).__name__
+    return f"HTTP {status} {kind}" if status else f"{kind}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+
+
+def _retry_after(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(float(value), 120.0) if value is not None else None
+    except ValueError:
+        return None
