@@ -10,10 +10,14 @@ from triad_eval.adapters.base import ModelAdapter, Response
 
 __all__ = ["KNOWN_SPECS", "ModelAdapter", "Response", "load_adapter", "parse_model_args"]
 
-KNOWN_SPECS = ("chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>")
+KNOWN_SPECS = ("chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>", "hf:<model id or path>")
 _OPENAI_ARGS = {
     "base_url": str, "max_side": int, "detail": str, "max_tokens": int, "temperature": float, "timeout": float,
     "max_retries": int, "backoff": float, "top_logprobs": int, "api_key_env": str,
+}  # fmt: skip
+_HF_ARGS = {
+    "dtype": str, "device": str, "device_map": str, "attn_implementation": str, "max_pixels": int,
+    "max_new_tokens": int, "trust_remote_code": lambda v: v.lower() in ("1", "true", "yes"), "revision": str,
 }  # fmt: skip
 
 
@@ -57,14 +61,21 @@ def load_adapter(
     elif kind == "openai" and value:
         from triad_eval.adapters.openai_api import OpenAICompatible
 
-        options = {k: args.pop(k) for k in list(args) if k in _OPENAI_ARGS}
-        try:
-            typed = {k: _OPENAI_ARGS[k](v) for k, v in options.items()}
-        except ValueError as error:
-            raise InstructIADError(f"--model-args for {spec}: {error}") from None
-        adapter = OpenAICompatible(spec, value, concurrency=concurrency, **typed)
+        adapter = OpenAICompatible(spec, value, concurrency=concurrency, **_typed(spec, args, _OPENAI_ARGS))
+    elif kind == "hf" and value:
+        from triad_eval.adapters.huggingface import HuggingFace
+
+        adapter = HuggingFace(spec, value, **_typed(spec, args, _HF_ARGS))
     else:
         raise InstructIADError(f"unknown model spec {spec!r} (known: {', '.join(KNOWN_SPECS)})")
     if args:
         raise InstructIADError(f"--model-args: {spec} takes no argument {sorted(args)[0]!r}")
     return adapter
+
+
+def _typed(spec: str, args: dict[str, str], types: dict) -> dict:
+    """Take the arguments ``types`` knows out of ``args``, converted."""
+    try:
+        return {key: types[key](args.pop(key)) for key in list(args) if key in types}
+    except ValueError as error:
+        raise InstructIADError(f"--model-args for {spec}: {error}") from None

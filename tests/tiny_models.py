@@ -1,0 +1,152 @@
+"""Tiny, randomly initialised image-text-to-text models of real architectures, made locally.
+
+Each builder writes a model folder (config, weights, tokenizer, processor with a chat
+template) that loads through the same ``from_pretrained`` path as a user's model. Nothing is
+downloaded: the tokenizer is a character-level vocabulary built here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CHARS = [chr(c) for c in range(32, 127)] + ["\n"]
+
+_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}IMAGE{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _tokenizer(specials: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *specials, *CHARS])}
+    model = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
+    model.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    model.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=model,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", *specials],
+    )
+    return tokenizer, vocab
+
+
+def _text_config(vocab: dict, **extra) -> dict:
+    return {
+        "vocab_size": len(vocab),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": vocab["<|im_end|>"],
+        **extra,
+    }
+
+
+def _save(model, processor, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def llava_onevision(folder: Path) -> Path:
+    """LLaVA-OneVision: Qwen2 language model, SigLIP tower, AnyRes tiles of 28 px."""
+    import torch
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+        Qwen2Config,
+        SiglipVisionConfig,
+    )
+
+    tokenizer, vocab = _tokenizer(["<image>", "<video>"])
+    pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(
+            size={"height": 28, "width": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=pinpoints
+        ),
+        video_processor=LlavaOnevisionVideoProcessor(),
+        tokenizer=tokenizer,
+        chat_template=_TEMPLATE.replace("IMAGE", "<image>\n"),
+        num_image_tokens=4,
+        vision_feature_select_strategy="full",
+    )
+    config = LlavaOnevisionConfig(
+        text_config=Qwen2Config(**_text_config(vocab)),
+        vision_config=SiglipVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=28,
+            patch_size=14,
+        ),
+        image_token_index=vocab["<image>"],
+        video_token_index=vocab["<video>"],
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        image_grid_pinpoints=pinpoints,
+    )
+    torch.manual_seed(0)
+    return _save(LlavaOnevisionForConditionalGeneration(config), processor, folder)
+
+
+def qwen2_vl(folder: Path) -> Path:
+    """Qwen2-VL: native-resolution patches merged 2x2, M-RoPE."""
+    import torch
+    from transformers import (
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    specials = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    tokenizer, vocab = _tokenizer(specials)
+    processor = Qwen2VLProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=56 * 56, patch_size=14, merge_size=2),
+        video_processor=Qwen2VLVideoProcessor(),
+        tokenizer=tokenizer,
+        chat_template=_TEMPLATE.replace("IMAGE", "<|vision_start|><|image_pad|><|vision_end|>"),
+    )
+    rope = {"rope_type": "default", "mrope_section": [1, 1, 2], "rope_theta": 10000.0}
+    config = Qwen2VLConfig(
+        text_config=_text_config(
+            vocab, rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}, rope_parameters=rope
+        ),
+        vision_config={
+            "depth": 1,
+            "embed_dim": 32,
+            "hidden_size": 32,
+            "num_heads": 4,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "in_chans": 3,
+        },
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+    )
+    torch.manual_seed(0)
+    return _save(Qwen2VLForConditionalGeneration(config), processor, folder)
+
+
+FAMILIES = {"llava_onevision": llava_onevision, "qwen2_vl": qwen2_vl}

@@ -1,0 +1,164 @@
+"""`hf:<model id or local path>`: image-text-to-text models through transformers.
+
+The model loads with ``AutoProcessor`` and ``AutoModelForImageTextToText`` (``from_pretrained``,
+no remote code unless ``trust_remote_code=true``); prompts go through the processor's chat
+template with several images per prompt where a condition adds them; batches are left-padded;
+generation is greedy by default. ``score_options`` reads, in one forward pass, the next-token
+probabilities of the option letters (spellings ``A``, `` A``, ``▁A``, ``ĠA`` all count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from instructiad.errors import InstructIADError
+from triad_eval.adapters.base import ModelAdapter, Response
+from triad_eval.requests import Request
+
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+_LETTER_FORMS = ("{}", " {}", "▁{}", "Ġ{}")
+
+
+def _check_folder(path: Path) -> None:
+    """A local model folder must hold a config, a processor and a chat template."""
+    names = {p.name for p in path.iterdir()}
+    if "config.json" not in names:
+        raise InstructIADError(f"{path}: not a model folder (no config.json)")
+    if not names & set(_PROCESSOR_FILES):
+        raise InstructIADError(
+            f"{path}: no processor (processor_config.json or preprocessor_config.json); save it with save_pretrained"
+        )
+    has_template = "chat_template.jinja" in names or "chat_template.json" in names
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        if not has_template and name in names:
+            has_template = "chat_template" in json.loads((path / name).read_text(encoding="utf-8"))
+    if not has_template:
+        raise InstructIADError(
+            f"{path}: no chat template (chat_template.jinja); the harness needs one to build prompts"
+        )
+
+
+def _folder_fingerprint(path: Path) -> str:
+    """sha256 over config.json and the names and sizes of the weight files (cache keys change with the model)."""
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
+class HuggingFace(ModelAdapter):
+    """A transformers image-text-to-text model."""
+
+    supports_scores = True
+
+    def __init__(
+        self,
+        spec: str,
+        model: str,
+        *,
+        dtype: str = "auto",
+        device: str = "cpu",
+        device_map: str | None = None,
+        attn_implementation: str | None = None,
+        max_pixels: int | None = None,
+        max_new_tokens: int = 16,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(spec)
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        local = Path(model).expanduser()
+        if local.exists():
+            _check_folder(local)
+        self.model_name = str(local.absolute()) if local.exists() else model
+        self.version = _folder_fingerprint(local) if local.exists() else (revision or "main")
+        self.dtype, self.device, self.max_new_tokens, self.max_pixels = dtype, device, int(max_new_tokens), max_pixels
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        processor_args = {"trust_remote_code": trust_remote_code, "revision": revision}
+        if max_pixels:
+            processor_args["max_pixels"] = int(max_pixels)
+        try:
+            self.processor = AutoProcessor.from_pretrained(self.model_name, **processor_args)
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                self.model_name, dtype=torch_dtype, device_map=device_map, attn_implementation=attn_implementation,
+                trust_remote_code=trust_remote_code, revision=revision,
+            ).eval()  # fmt: skip
+        except (OSError, ValueError) as error:
+            raise InstructIADError(f"{model}: cannot load the model ({str(error).splitlines()[0]})") from None
+        if device_map is None:
+            self.model.to(device)
+        if not getattr(self.processor, "chat_template", None):
+            raise InstructIADError(f"{model}: the processor has no chat template")
+        tokenizer = self.processor.tokenizer
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    def cache_params(self) -> dict:
+        return {"model": self.model_name, "version": self.version, "dtype": self.dtype,
+                "max_new_tokens": self.max_new_tokens, "max_pixels": self.max_pixels, "greedy": True}  # fmt: skip
+
+    def _inputs(self, requests: list[Request]):
+        conversations, images = [], []
+        for request in requests:
+            messages = []
+            for message in request.messages:
+                content = [
+                    {"type": "image"} if p["type"] == "image" else {"type": "text", "text": p["text"]}
+                    for p in message["content"]
+                ]
+                messages.append({"role": message["role"], "content": content})
+            conversations.append(
+                self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            )
+            images.append([Image.open(io.BytesIO(ref.data)).convert("RGB") for ref in request.images])
+        inputs = self.processor(images=images, text=conversations, padding=True, return_tensors="pt")
+        return inputs.to(self.model.device)
+
+    def generate(self, requests: list[Request]) -> list[Response]:
+        import torch
+
+        inputs = self._inputs(requests)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        return [Response(text=text.strip()) for text in texts]
+
+    def score_options(self, requests: list[Request]) -> list[Response]:
+        import torch
+
+        inputs = self._inputs(requests)
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[:, -1, :].float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        responses = []
+        for row, request in zip(log_probs, requests, strict=True):
+            letters = sorted(request.options)
+            scores = torch.stack([torch.logsumexp(row[self._letter_ids(letter)], dim=0) for letter in letters])
+            probs = torch.softmax(scores, dim=0).tolist()
+            responses.append(Response(probs=dict(zip(letters, probs, strict=True))))
+        return responses
+
+    def _letter_ids(self, letter: str) -> list[int]:
+        """Vocabulary ids of every spelling of ``letter`` as a first answer token."""
+        tokenizer = self.processor.tokenizer
+        ids = {tokenizer.convert_tokens_to_ids(form.format(letter)) for form in _LETTER_FORMS}
+        ids.discard(tokenizer.unk_token_id)
+        ids.discard(None)
+        if not ids:
+            encoded = tokenizer.encode(letter, add_special_tokens=False)
+            ids = {encoded[0]} if encoded else set()
+        if not ids:
+            raise InstructIADError(f"{self.model_name}: the tokenizer has no token for option letter {letter!r}")
+        return sorted(ids)
+
+    def close(self) -> None:
+        del self.model
