@@ -172,3 +172,45 @@ def test_ctrl_c_keeps_the_cache_and_resume_finishes(built, tmp_path, stub):
     rows = predictions(out)
     assert all(r["status"] == "ok" for r in rows)
     assert len(stub.bodies) - asked <= len(rows) - 4  # at least the batches done before Ctrl-C were not asked again
+
+
+def test_a_roster_baseline_runs_against_a_compatible_server(built, tmp_path, stub, capsys):
+    code, out, _ = run(capsys, "baselines")
+    assert code == 0
+    for name in ("llava-onevision-0.5b", "llava-onevision-7b", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "internvl3-2b",
+                 "smolvlm-2.2b", "gpt-4o", "gpt-4o-mini"):  # fmt: skip
+        assert name in out
+    args = ["eval", "--model", "baseline:gpt-4o-mini", "--base-url", stub.url, "--data", built, "--config", "synthetic"]
+    assert run(capsys, *args, "--limit", "2", "--tasks", "discrimination", "--out", tmp_path / "run")[0] == 0
+    assert (
+        stub.bodies[0]["model"] == "gpt-4o-mini"
+        and stub.bodies[0]["messages"][0]["content"][0]["image_url"]["detail"] == "high"
+    )
+    code, _, err = run(
+        capsys, "eval", "--model", "baseline:gpt-5", "--data", built, "--config", "synthetic", "--out", tmp_path / "x"
+    )
+    assert code == 1 and "unknown baseline 'gpt-5'" in err
+
+
+def test_shards_on_two_workers_against_one_served_model_merge_into_the_single_run(built, tmp_path, stub, capsys):
+    """The scale-out recipe: a large model behind vLLM's OpenAI-compatible server (tensor
+    parallel on its GPUs), and `--shard i/n` workers that share it; `triad merge` joins them."""
+    stub.answer = lambda prompt: "B" if "No" in prompt.split("\n")[1] else "A"
+    single = tmp_path / "single"
+    assert run(capsys, *evaluate(built, single, stub, "--concurrency", "4"))[0] == 0
+    workers = []
+    for i in range(2):
+        command = [
+            sys.executable,
+            "-m",
+            "triad_eval",
+            *map(str, evaluate(built, tmp_path / f"w{i}", stub, "--shard", f"{i}/2")),
+        ]
+        workers.append(
+            subprocess.Popen([*command, "--concurrency", "4"], stdout=subprocess.DEVNULL, env=os.environ.copy())
+        )
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    assert run(capsys, "merge", tmp_path / "w0", tmp_path / "w1", "--out", tmp_path / "merged")[0] == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "latency_s"} for r in rows]  # noqa: E731
+    assert strip(predictions(tmp_path / "merged")) == strip(predictions(single))
+    assert (tmp_path / "merged" / "metrics.json").read_bytes() == (single / "metrics.json").read_bytes()

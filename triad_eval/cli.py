@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--out", type=Path, required=True)
     board.set_defaults(run=_leaderboard)
 
+    roster = commands.add_parser("baselines", help="list the baseline models `--model baseline:<name>` runs")
+    roster.set_defaults(run=_baselines)
+
     push = commands.add_parser("push", help="upload a built folder to the Hub and tag its version")
     push.add_argument("folder", type=Path)
     push.add_argument("--repo", required=True, help="dataset repo id, e.g. triad/instructiad")
@@ -314,6 +317,17 @@ def _leaderboard(args: argparse.Namespace) -> int:
     board = write_leaderboard(args.runs, args.out)
     print((args.out / "leaderboard.md").read_text(), end="")
     print(f"wrote {args.out}/leaderboard.json, leaderboard.md, leaderboard.html ({len(board['entries'])} entries)")
+    return 0
+
+
+def _baselines(args: argparse.Namespace) -> int:
+    from baselines.roster import ROSTER
+
+    width = max(len(name) for name in ROSTER)
+    for entry in ROSTER.values():
+        model_args = ",".join(f"{k}={v}" for k, v in entry.model_args.items())
+        print(f"{entry.name:<{width}}  {entry.spec}  [{model_args}]  licence: {entry.license}")
+        print(f"{'':<{width}}  {entry.notes}")
     return 0
 
 

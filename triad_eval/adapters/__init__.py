@@ -10,7 +10,10 @@ from triad_eval.adapters.base import ModelAdapter, Response
 
 __all__ = ["KNOWN_SPECS", "ModelAdapter", "Response", "load_adapter", "parse_model_args"]
 
-KNOWN_SPECS = ("chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>", "hf:<model id or path>")
+KNOWN_SPECS = (
+    "chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>", "hf:<model id or path>",
+    "baseline:<name>",
+)  # fmt: skip
 _OPENAI_ARGS = {
     "base_url": str, "max_side": int, "detail": str, "max_tokens": int, "temperature": float, "timeout": float,
     "max_retries": int, "backoff": float, "top_logprobs": int, "api_key_env": str,
@@ -45,6 +48,13 @@ def load_adapter(
 
     args = dict(model_args or {})
     kind, _, value = spec.partition(":")
+    if kind == "baseline":
+        from baselines.roster import ROSTER
+
+        if value not in ROSTER:
+            raise InstructIADError(f"unknown baseline {value!r} (known: {', '.join(ROSTER)}; see `triad baselines`)")
+        entry = ROSTER[value]
+        return load_adapter(entry.spec, entry.model_args | args, seed, concurrency)
     if spec == "chance":
         try:
             adapter: ModelAdapter = Chance(
