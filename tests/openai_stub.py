@@ -17,6 +17,10 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's default backlog of 5 would drop concurrent connections
+
+
 class OpenAIStub:
     def __init__(self, *, latency_s: float = 0.0, slow_s: float = 3.0) -> None:
         self.latency_s, self.slow_s = latency_s, slow_s
@@ -29,7 +33,7 @@ class OpenAIStub:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # a client that timed out hung up: fine
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
@@ -104,3 +108,11 @@ class OpenAIStub:
                 self._send(200, json.dumps(completion).encode())
 
         return Handler
+
+
+if __name__ == "__main__":  # a standalone server for benchmarks: prints its URL, serves until killed
+    import sys
+
+    with OpenAIStub(latency_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0) as server:
+        print(server.url, flush=True)
+        threading.Event().wait()

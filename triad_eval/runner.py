@@ -133,18 +133,25 @@ def run_eval(settings: EvalSettings) -> RunResult:
         responses = cache.get_many(keys)
         from_cache = len(responses)
         todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in responses]
-        ask = adapter.generate if settings.scoring == "generate" else adapter.score_options
-        batch_size = max(settings.batch_size, settings.concurrency)  # a batch is what runs concurrently
+        # A batch is what an adapter gets at once; API adapters get several waves of requests per
+        # batch and report each response as it arrives, so it is cached at once.
+        batch_size = (
+            max(settings.batch_size, 8 * settings.concurrency) if settings.concurrency > 1 else settings.batch_size
+        )
         with tqdm(total=len(requests), initial=from_cache, desc=settings.model, unit="req", disable=None) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
                 began = time.perf_counter()
-                answers = ask([r for _, r in batch])
-                spent = (time.perf_counter() - began) / max(1, len(batch))
-                answers = [a if a.latency_s or a.failed else Response(a.text, a.probs, None, spent) for a in answers]
-                cache.put_many([(k, a) for (k, _), a in zip(batch, answers, strict=True)])
-                responses.update({k: a for (k, _), a in zip(batch, answers, strict=True)})
-                bar.update(len(batch))
+
+                def keep(index: int, answer: Response, batch=batch, began=began) -> None:
+                    if not answer.latency_s and not answer.failed:  # adapters that do not time themselves
+                        spent = (time.perf_counter() - began) / len(batch)
+                        answer = Response(answer.text, answer.probs, None, spent)
+                    cache.put_many([(batch[index][0], answer)])
+                    responses[batch[index][0]] = answer
+                    bar.update(1)
+
+                adapter.run_batch([r for _, r in batch], settings.scoring, keep)
     finally:
         _add_usage(out, adapter.usage_report())
         adapter.close()

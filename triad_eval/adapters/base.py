@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from triad_eval.requests import Request
@@ -58,6 +59,17 @@ class ModelAdapter(ABC):
     def score_options(self, requests: list[Request]) -> list[Response]:
         """Option probabilities, one dict per request (only where ``supports_scores``)."""
         raise NotImplementedError(f"{self.spec} cannot score options; use --scoring generate")
+
+    def run_batch(self, requests: list[Request], scoring: str, on_response: Callable[[int, Response], None]) -> None:
+        """Answer ``requests`` and hand each response to ``on_response(index, response)``.
+
+        The default calls :meth:`generate` or :meth:`score_options` on the whole batch;
+        adapters that answer requests one by one (APIs) override it to report each response
+        the moment it arrives, so the cache holds it even if the run is killed right after.
+        """
+        answers = self.generate(requests) if scoring == "generate" else self.score_options(requests)
+        for index, answer in enumerate(answers):
+            on_response(index, answer)
 
     def usage_report(self) -> dict[str, int]:
         """Resources used so far (API tokens, requests, retries); written to the run's usage.json."""

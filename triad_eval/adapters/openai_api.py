@@ -93,8 +93,10 @@ class OpenAICompatible(ModelAdapter):
         self.max_tokens, self.temperature, self.timeout = int(max_tokens), float(temperature), float(timeout)
         self.max_retries, self.backoff, self.top_logprobs = int(max_retries), float(backoff), int(top_logprobs)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0}
-        self._client_args = {"base_url": base_url, "api_key": key or "EMPTY", "max_retries": 0, "timeout": self.timeout}
-        self._client_class = AsyncOpenAI
+        # One event loop and one client for the whole run: a client per batch would redo the
+        # TLS set-up and drop the connection pool every time.
+        self._loop = asyncio.new_event_loop()
+        self._client = AsyncOpenAI(base_url=base_url, api_key=key or "EMPTY", max_retries=0, timeout=self.timeout)
 
     def cache_params(self) -> dict:
         return {
@@ -119,20 +121,34 @@ class OpenAICompatible(ModelAdapter):
         return [{"role": m["role"], "content": [part(p) for p in m["content"]]} for m in request.messages]
 
     def generate(self, requests: list[Request]) -> list[Response]:
-        return asyncio.run(self._all(requests, scores=False))
+        return self._collect(requests, scores=False)
 
     def score_options(self, requests: list[Request]) -> list[Response]:
-        return asyncio.run(self._all(requests, scores=True))
+        return self._collect(requests, scores=True)
 
-    async def _all(self, requests: list[Request], scores: bool) -> list[Response]:
+    def run_batch(self, requests: list[Request], scoring: str, on_response) -> None:
+        self._loop.run_until_complete(self._all(requests, scoring == "options", on_response))
+
+    def _collect(self, requests: list[Request], scores: bool) -> list[Response]:
+        answers: list[Response | None] = [None] * len(requests)
+        self._loop.run_until_complete(
+            self._all(requests, scores, lambda index, answer: answers.__setitem__(index, answer))
+        )
+        return answers
+
+    async def _all(self, requests: list[Request], scores: bool, on_response) -> None:
+        """Send every request with at most ``concurrency`` in flight; report each as it arrives."""
         limit = asyncio.Semaphore(self.concurrency)
-        async with self._client_class(**self._client_args) as client:
 
-            async def one(request: Request) -> Response:
-                async with limit:
-                    return await self._with_retries(client, request, scores)
+        async def one(index: int, request: Request) -> None:
+            async with limit:
+                on_response(index, await self._with_retries(self._client, request, scores))
 
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+        await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.close())
+        self._loop.close()
 
     async def _with_retries(self, client, request: Request, scores: bool) -> Response:
         import openai
