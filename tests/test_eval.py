@@ -33,6 +33,13 @@ def predictions_of(folder: Path, keep_latency: bool = False) -> list[dict]:
     return rows if keep_latency else [{k: v for k, v in r.items() if k != "latency_s"} for r in rows]
 
 
+def reference_run(built, tmp_path, capsys) -> Path:
+    """A chance run on discrimination, whose predictions other tests replay or tamper with."""
+    reference = tmp_path / "reference"
+    assert run(capsys, *eval_args(built, reference, "--tasks", "discrimination"))[0] == 0
+    return reference
+
+
 def eval_args(built, out, *extra) -> list:
     return ["eval", "--model", "chance", "--data", built, "--config", "synthetic", "--out", out, *extra]
 
@@ -97,8 +104,7 @@ def test_scoring_options_gives_probabilities_and_auroc(built, tmp_path, capsys):
 
 
 def test_replayed_failures_and_unparsed_answers_are_counted_apart(built, tmp_path, capsys):
-    reference = tmp_path / "reference"
-    assert run(capsys, *eval_args(built, reference, "--tasks", "discrimination"))[0] == 0
+    reference = reference_run(built, tmp_path, capsys)
     rows = predictions_of(reference)
     lines = []
     for i, row in enumerate(rows):
@@ -302,8 +308,7 @@ def test_bad_eval_input(built, tmp_path, capsys, extra, message):
 
 
 def test_predictions_file_with_duplicate_or_unknown_ids(built, tmp_path, capsys):
-    reference = tmp_path / "reference"
-    assert run(capsys, *eval_args(built, reference, "--tasks", "discrimination"))[0] == 0
+    reference = reference_run(built, tmp_path, capsys)
     lines = (reference / "predictions.jsonl").read_text().splitlines()
     duplicate = tmp_path / "duplicate.jsonl"
     duplicate.write_text("\n".join([*lines, lines[0]]) + "\n")

@@ -244,8 +244,6 @@ def _task_bars(rows: list[dict]) -> tuple[str, str]:
 
 def _process_by_category(entries: list[dict]) -> tuple[str, str]:
     """Accuracy per category, zero_shot against process, one point per (model, category)."""
-    import matplotlib.pyplot as plt
-
     points = []
     for entry in entries:
         tasks = entry["metrics"]["tasks"]
@@ -258,23 +256,30 @@ def _process_by_category(entries: list[dict]) -> tuple[str, str]:
                     )
     if not points:
         return "zero-shot vs process", ""
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    figure, axes = _unit_square("Per category and task: zero-shot vs process", "zero_shot accuracy", "process accuracy")
     for model in sorted({p[0] for p in points}):
         xs, ys = zip(*[(p[1], p[2]) for p in points if p[0] == model], strict=True)
         axes.scatter(xs, ys, label=model, alpha=0.7)
-    axes.plot([0, 1], [0, 1], color="grey", linewidth=1)
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("zero_shot accuracy")
-    axes.set_ylabel("process accuracy")
-    axes.set_title("Per category and task: zero-shot vs process")
     axes.legend(fontsize=8)
     return "zero-shot vs process per category", _png(figure)
 
 
+def _unit_square(title: str, xlabel: str, ylabel: str):
+    """A square plot over [0, 1] x [0, 1] with the diagonal drawn (the no-change or chance line)."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    axes.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    return figure, axes
+
+
 def _roc_curves(entries: list[dict]) -> tuple[str, str]:
     """ROC curves of discrimination, for runs whose model gave probabilities."""
-    import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
     curves = []
@@ -291,12 +296,8 @@ def _roc_curves(entries: list[dict]) -> tuple[str, str]:
                 curves.append((f"{entry['config']['model']} ({condition})", fpr, tpr))
     if not curves:
         return "ROC curves", ""
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    figure, axes = _unit_square("Discrimination ROC", "false positive rate", "true positive rate")
     for label, fpr, tpr in curves:
         axes.plot(fpr, tpr, label=label)
-    axes.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--")
-    axes.set_xlabel("false positive rate")
-    axes.set_ylabel("true positive rate")
-    axes.set_title("Discrimination ROC")
     axes.legend(fontsize=8)
     return "ROC curves", _png(figure)
