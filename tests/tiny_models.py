@@ -149,4 +149,48 @@ def qwen2_vl(folder: Path) -> Path:
     return _save(Qwen2VLForConditionalGeneration(config), processor, folder)
 
 
-FAMILIES = {"llava_onevision": llava_onevision, "qwen2_vl": qwen2_vl}
+def llava_next(folder: Path) -> Path:
+    """LLaVA-NeXT: CLIP tower (its CLS token dropped), AnyRes tiles of 28 px, image newline tokens."""
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        Qwen2Config,
+    )
+
+    tokenizer, vocab = _tokenizer(["<image>"])
+    pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
+    processor = LlavaNextProcessor(
+        image_processor=LlavaNextImageProcessor(
+            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=pinpoints
+        ),
+        tokenizer=tokenizer,
+        chat_template=_TEMPLATE.replace("IMAGE", "<image>\n"),
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # the CLS token, which "default" then drops
+    )
+    config = LlavaNextConfig(
+        text_config=Qwen2Config(**_text_config(vocab)),
+        vision_config=CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=28,
+            patch_size=14,
+            projection_dim=32,
+        ),
+        image_token_index=vocab["<image>"],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        image_grid_pinpoints=pinpoints,
+    )
+    torch.manual_seed(0)
+    return _save(LlavaNextForConditionalGeneration(config), processor, folder)
+
+
+FAMILIES = {"llava_onevision": llava_onevision, "llava_next": llava_next, "qwen2_vl": qwen2_vl}
