@@ -1,4 +1,5 @@
-"""Tiny, randomly initialised image-text-to-text models of real architectures, made locally.
+"""Tiny, randomly initialised image-text-to-text models of real architectures, made locally:
+LLaVA-OneVision, LLaVA-NeXT, Qwen2-VL and Idefics3 (the SmolVLM architecture).
 
 Each builder writes a model folder (config, weights, tokenizer, processor with a chat
 template) that loads through the same ``from_pretrained`` path as a user's model. Nothing is
@@ -193,4 +194,43 @@ def llava_next(folder: Path) -> Path:
     return _save(LlavaNextForConditionalGeneration(config), processor, folder)
 
 
-FAMILIES = {"llava_onevision": llava_onevision, "llava_next": llava_next, "qwen2_vl": qwen2_vl}
+def idefics3(folder: Path) -> Path:
+    """Idefics3 / SmolVLM: SigLIP-style tower, images split into 28 px tiles plus a global view,
+    pixel shuffle (scale factor 2) to one token per tile."""
+    import torch
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessor,
+        Idefics3Processor,
+        LlamaConfig,
+    )
+    from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
+
+    tokenizer, vocab = _tokenizer(["<fake_token_around_image>", "<image>", "<global-img>", "<end_of_utterance>"])
+    processor = Idefics3Processor(
+        image_processor=Idefics3ImageProcessor(
+            size={"longest_edge": 56}, max_image_size={"longest_edge": 28}, do_image_splitting=True
+        ),
+        tokenizer=tokenizer,
+        image_seq_len=1,
+        chat_template=_TEMPLATE.replace("IMAGE", "<image>"),
+    )
+    config = Idefics3Config(
+        text_config=LlamaConfig(**_text_config(vocab)),
+        vision_config=Idefics3VisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=28,
+            patch_size=14,
+        ),
+        scale_factor=2,
+        image_token_id=vocab["<image>"],
+    )
+    torch.manual_seed(0)
+    return _save(Idefics3ForConditionalGeneration(config), processor, folder)
+
+
+FAMILIES = {"llava_onevision": llava_onevision, "llava_next": llava_next, "qwen2_vl": qwen2_vl, "idefics3": idefics3}

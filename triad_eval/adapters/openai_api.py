@@ -93,6 +93,7 @@ class OpenAICompatible(ModelAdapter):
         self.max_tokens, self.temperature, self.timeout = int(max_tokens), float(temperature), float(timeout)
         self.max_retries, self.backoff, self.top_logprobs = int(max_retries), float(backoff), int(top_logprobs)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0}
+        self._urls: dict[str, str] = {}
         # One event loop and one client for the whole run: a client per batch would redo the
         # TLS set-up and drop the connection pool every time.
         self._loop = asyncio.new_event_loop()
