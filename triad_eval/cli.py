@@ -116,7 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--revision", help="Hub revision (a tag such as v0.1.0)")
     evaluate.add_argument("--tasks", default=",".join(TASK_NAMES), help="comma-separated (default: all five)")
-    evaluate.add_argument("--conditions", default="zero_shot", help="comma-separated, e.g. zero_shot,process,one_shot")
+    evaluate.add_argument(
+        "--conditions",
+        default="zero_shot",
+        help="comma-separated, e.g. zero_shot,process,one_shot,expert,process+expert",
+    )
     evaluate.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     evaluate.add_argument("--scoring", choices=("generate", "options"), default="generate")
     evaluate.add_argument("--limit", type=int, help="only the first N records")
@@ -124,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--concurrency", type=int, default=1, help="parallel requests for API adapters")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--shard", metavar="i/n", help="evaluate only shard i of n (merge with `triad merge`)")
+    evaluate.add_argument("--expert", metavar="SPEC", help="anomaly maps for the expert condition: maps:<folder>")
+    evaluate.add_argument("--expert-args", metavar="K=V,...", help="ROI settings: threshold, crop, max_regions, order")
     evaluate.add_argument("--resume", action="store_true", help="continue a run folder from its cache")
     evaluate.add_argument("--allow-failures", action="store_true", help="exit 0 even if requests failed")
     evaluate.set_defaults(run=_eval)
@@ -291,6 +297,8 @@ def _eval(args: argparse.Namespace) -> int:
         shard=parse_shard(args.shard),
         resume=args.resume,
         concurrency=args.concurrency,
+        expert=args.expert,
+        expert_args=parse_model_args(args.expert_args),
     )
     result = run_eval(settings)
     print((result.folder / "summary.txt").read_text(), end="")

@@ -7,13 +7,17 @@ and always apply in :data:`CONDITIONS` order, so ``one_shot+process`` is the sam
 
 from __future__ import annotations
 
+import io
 from typing import ClassVar
+
+from PIL import Image
 
 import cot_m
 from cot_m.engine import template_set
 from instructiad.errors import InstructIADError
 from instructiad.seeds import rng_for
-from triad_eval.data import EvalDataset
+from triad_eval.data import EvalDataset, ImageRef
+from triad_eval.experts import MapFolder, crop
 
 
 class Unavailable(Exception):
@@ -29,6 +33,14 @@ class Condition:
         """Content parts that go before the query image: ``{"type": "text", "text": ...}`` or
         ``{"type": "image", "image": ImageRef}``. Raises :class:`Unavailable`."""
         return []
+
+    def after(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
+        """Content parts that go right after the query image (before the question)."""
+        return []
+
+    def note(self, record: dict) -> dict:
+        """What the prediction should record about how this condition served the record."""
+        return {}
 
 
 class ZeroShot(Condition):
@@ -67,14 +79,54 @@ class OneShot(Condition):
         ]
 
 
-CONDITIONS: dict[str, type[Condition]] = {c.name: c for c in (ZeroShot, ProcessContext, OneShot)}
+class Expert(Condition):
+    """Zoomed crops of the regions an inspection model flagged (Triad's regions of interest),
+    shown right after the query image; with no region, a sentence says so."""
+
+    name = "expert"
+    LEAD = (
+        "The following images are zoomed-in regions of the query image that an inspection model flagged "
+        "as possibly anomalous:"
+    )
+    NONE = "The inspection model flagged no specific region; judge the whole image."
+
+    def __init__(self, source: MapFolder | None = None) -> None:
+        if source is None:
+            raise InstructIADError("condition expert needs --expert (e.g. maps:<folder>)")
+        self.source = source
+        self._regions: dict[str, tuple] = {}
+
+    def _of(self, record: dict) -> tuple:
+        if record["id"] not in self._regions:
+            query = ImageRef(record["image_sha256"], record["image"]["bytes"])
+            with Image.open(io.BytesIO(query.data)) as image:
+                size = image.size
+            self._regions[record["id"]] = (query, self.source.regions(record["id"], size))
+        return self._regions[record["id"]]
+
+    def after(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
+        query, regions = self._of(record)
+        if not regions.boxes:
+            return [{"type": "text", "text": self.NONE}]
+        return [
+            {"type": "text", "text": self.LEAD},
+            *({"type": "image", "image": crop(query, b)} for b in regions.boxes),
+        ]
+
+    def note(self, record: dict) -> dict:
+        _, regions = self._of(record)
+        return {"expert": self.source.spec, "boxes": [list(b) for b in regions.boxes], "fallback": regions.fallback}
 
 
-def parse_condition(name: str) -> tuple[str, list[Condition]]:
+CONDITIONS: dict[str, type[Condition]] = {c.name: c for c in (ZeroShot, ProcessContext, OneShot, Expert)}
+
+
+def parse_condition(name: str, expert: MapFolder | None = None) -> tuple[str, list[Condition]]:
     """``"one_shot+process"`` -> ``("process+one_shot", [ProcessContext(), OneShot()])``.
 
     Raises:
-        InstructIADError: an unknown condition, or ``zero_shot`` combined with another.
+        InstructIADError: an unknown condition, ``zero_shot`` combined with another, or
+            ``expert`` without an expert.
     """
     parts = [p.strip() for p in name.split("+") if p.strip()]
     unknown = [p for p in parts if p not in CONDITIONS]
@@ -83,4 +135,4 @@ def parse_condition(name: str) -> tuple[str, list[Condition]]:
     if "zero_shot" in parts and len(parts) > 1:
         raise InstructIADError(f"condition {name!r}: zero_shot cannot be combined with others")
     ordered = [c for c in CONDITIONS if c in parts]
-    return "+".join(ordered), [CONDITIONS[c]() for c in ordered]
+    return "+".join(ordered), [Expert(expert) if c == "expert" else CONDITIONS[c]() for c in ordered]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from instructiad.errors import InstructIADError
 from triad_eval.conditions import Unavailable, parse_condition
 from triad_eval.data import EvalDataset, ImageRef
+from triad_eval.experts import MapFolder
 
 TASKS = ("discrimination", "defect_type", "location", "appearance", "root_cause")
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
@@ -37,6 +38,7 @@ class Request:
     messages: tuple[dict, ...] = field(repr=False)
     options: dict[str, str]
     answer: str
+    notes: dict = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -66,11 +68,18 @@ def parse_tasks(names: list[str]) -> list[str]:
 
 
 def build_requests(
-    data: EvalDataset, tasks: list[str], conditions: list[str], seed: int = 0, limit: int | None = None
+    data: EvalDataset,
+    tasks: list[str],
+    conditions: list[str],
+    seed: int = 0,
+    limit: int | None = None,
+    expert: MapFolder | None = None,
 ) -> tuple[list[Request], dict[str, int]]:
     """Every request for the first ``limit`` records (all by default), in record, task,
     condition order; and how many a condition could not serve, by reason."""
-    parsed = [parse_condition(c) for c in conditions]
+    parsed = [parse_condition(c, expert) for c in conditions]
+    if expert is not None and any("expert" in name for name, _ in parsed):
+        expert.check([record["id"] for record in data.records[:limit]])
     requests, unavailable = [], {}
     for index, record in enumerate(data.records[:limit]):
         query = ImageRef(record["image_sha256"], record["image"]["bytes"])
@@ -84,11 +93,13 @@ def build_requests(
             for name, parts in parsed:
                 try:
                     before = [p for condition in parts for p in condition.parts(record, data, seed)]
+                    after = [p for condition in parts for p in condition.after(record, data, seed)]
                 except Unavailable as reason:
                     unavailable[f"{name}: {reason}"] = unavailable.get(f"{name}: {reason}", 0) + 1
                     continue
                 lead = [{"type": "text", "text": QUERY_LEAD}] if any(p["type"] == "image" for p in before) else []
-                content = [*before, *lead, {"type": "image", "image": query}, {"type": "text", "text": text}]
+                content = [*before, *lead, {"type": "image", "image": query}, *after, {"type": "text", "text": text}]
+                notes = {k: v for condition in parts for k, v in condition.note(record).items()}
                 label = "anomaly" if record["label"] == 1 else "normal"
                 messages = ({"role": "user", "content": content},)
                 requests.append(
@@ -102,6 +113,7 @@ def build_requests(
                         messages,
                         options,
                         question["answer"],
+                        notes,
                     )
                 )
     return requests, unavailable

@@ -27,6 +27,7 @@ from triad_eval.adapters.base import Response
 from triad_eval.cache import ResponseCache, cache_key
 from triad_eval.conditions import parse_condition
 from triad_eval.data import describe, open_dataset, read_json
+from triad_eval.experts import parse_expert
 from triad_eval.metrics import compute_metrics
 from triad_eval.parsing import parse_answer
 from triad_eval.requests import Request, build_requests, in_shard, parse_tasks
@@ -35,7 +36,7 @@ from triad_eval.summary import format_summary
 CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE = (
     "config.json", "predictions.jsonl", "metrics.json", "summary.txt", "cache.sqlite",
 )  # fmt: skip
-_COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions", "seed", "limit", "shard")
+_COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions", "expert", "seed", "limit", "shard")
 """config.json fields that must match for --resume (package versions may differ)."""
 
 
@@ -58,6 +59,8 @@ class EvalSettings:
     concurrency: int = 1
     seed: int = 0
     shard: tuple[int, int] | None = None
+    expert: str | None = None
+    expert_args: dict[str, str] = field(default_factory=dict)
     resume: bool = False
     allow_failures: bool = False
 
@@ -95,7 +98,8 @@ def run_eval(settings: EvalSettings) -> RunResult:
     """
     out = settings.out.expanduser().absolute()
     tasks = parse_tasks(settings.tasks)
-    conditions = [parse_condition(c)[0] for c in settings.conditions]
+    expert = parse_expert(settings.expert, settings.expert_args)
+    conditions = [parse_condition(c, expert)[0] for c in settings.conditions]
     if settings.scoring not in ("generate", "options"):
         raise InstructIADError(f"--scoring {settings.scoring}: must be generate or options")
     _check_folder(out, settings.resume)
@@ -110,6 +114,7 @@ def run_eval(settings: EvalSettings) -> RunResult:
         "dataset": describe(data),
         "tasks": tasks,
         "conditions": conditions,
+        "expert": {"spec": expert.spec, "settings": expert.roi_args} if expert else None,
         "seed": settings.seed,
         "limit": settings.limit,
         "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
@@ -117,7 +122,7 @@ def run_eval(settings: EvalSettings) -> RunResult:
     }
     if settings.resume:
         _check_resume(out, config)
-    requests, unavailable = build_requests(data, tasks, conditions, settings.seed, settings.limit)
+    requests, unavailable = build_requests(data, tasks, conditions, settings.seed, settings.limit, expert)
     if settings.shard:
         requests = [r for r in requests if in_shard(r, *settings.shard)]
     adapter.prepare(requests)
@@ -199,6 +204,7 @@ def _prediction(request: Request, response: Response) -> dict:
         "status": status,
         "error": response.error,
         "latency_s": round(response.latency_s, 6),
+        **({"notes": request.notes} if request.notes else {}),
     }
 
 

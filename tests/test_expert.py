@@ -1,0 +1,110 @@
+"""The expert condition with precomputed anomaly maps (`--expert maps:<folder>`)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from triad_eval.cli import main
+from triad_eval.conditions import Expert
+from triad_eval.data import open_dataset
+from triad_eval.experts import parse_expert
+from triad_eval.requests import build_requests
+
+
+@pytest.fixture(scope="module")
+def maps(built, tmp_path_factory):
+    """A map per test record: its defect mask as a PNG (anomalies), a constant .npy (normal)."""
+    folder = tmp_path_factory.mktemp("maps")
+    for record in open_dataset(str(built), "synthetic").records:
+        path = folder / f"{record['id']}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if record["label"] == 1:
+            mask = load_dataset_mask(built, record["id"])
+            Image.fromarray(mask).save(f"{path}.png")
+        else:
+            np.save(f"{path}.npy", np.full((24, 24), 0.3, np.float32))
+    return folder
+
+
+def load_dataset_mask(built, record_id):
+    from datasets import load_dataset
+
+    ds = load_dataset(str(built), "synthetic", split="test")
+    row = ds[list(ds["id"]).index(record_id)]
+    return np.asarray(row["mask"])
+
+
+def test_expert_requests_show_crops_of_the_flagged_regions_after_the_query(built, maps):
+    data = open_dataset(str(built), "synthetic")
+    expert = parse_expert(f"maps:{maps}", {"crop": "32"})
+    requests, _ = build_requests(data, ["discrimination"], ["expert", "process+expert"], expert=expert)
+    anomalous = next(r for r in requests if r.label == "anomaly" and r.condition == "expert")
+    kinds = [p["type"] for p in anomalous.messages[0]["content"]]
+    assert kinds[0] == "image" and kinds[1] == "text" and set(kinds[2:-1]) == {"image"} and kinds[-1] == "text"
+    assert anomalous.messages[0]["content"][1]["text"] == Expert.LEAD
+    boxes = anomalous.notes["boxes"]
+    assert anomalous.notes["fallback"] is None and len(boxes) == len(kinds) - 3
+    mask = load_dataset_mask(built, anomalous.id) > 0
+    ys, xs = np.nonzero(mask)
+    x0, y0, x1, y1 = boxes[0]
+    assert x0 <= xs.mean() < x1 and y0 <= ys.mean() < y1
+    crop = Image.open(io.BytesIO(anomalous.images[1].data))
+    assert crop.size == (x1 - x0, y1 - y0) == (32, 32)
+    normal = next(r for r in requests if r.label == "normal" and r.condition == "process+expert")
+    assert normal.notes == {"expert": f"maps:{maps}", "boxes": [], "fallback": "the anomaly map is constant"}
+    assert normal.messages[0]["content"][2]["text"] == Expert.NONE
+
+
+def test_an_expert_run_records_the_expert_and_each_requests_regions(built, maps, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["eval", "--model", "chance", "--data", str(built), "--config", "synthetic", "--out", str(out)]
+    args += ["--conditions", "zero_shot,expert", "--expert", f"maps:{maps}", "--expert-args", "crop=48,max_regions=2"]
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["expert"] == {"spec": f"maps:{maps}", "settings": {"crop": 48, "max_regions": 2}}
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    expert_rows = [r for r in rows if r["condition"] == "expert"]
+    assert expert_rows and all(len(r["notes"]["boxes"]) <= 2 for r in expert_rows)
+    assert "notes" not in next(r for r in rows if r["condition"] == "zero_shot")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["tasks"]["discrimination"]) == {"zero_shot", "expert"}
+    capsys.readouterr()
+
+
+def run_error(capsys, argv) -> str:
+    assert main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    return err
+
+
+def test_bad_expert_input(built, maps, tmp_path, capsys):
+    base = ["eval", "--model", "chance", "--data", built, "--config", "synthetic", "--out", tmp_path / "r"]
+    assert "condition expert needs --expert" in run_error(capsys, [*base, "--conditions", "expert"])
+    assert "unknown expert 'padim9'" in run_error(capsys, [*base, "--conditions", "expert", "--expert", "padim9"])
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    first = next(p for p in maps.rglob("*.npy"))
+    target = partial / first.relative_to(maps)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(first.read_bytes())
+    err = run_error(capsys, [*base, "--conditions", "expert", "--expert", f"maps:{partial}"])
+    assert "no anomaly map for" in err and "records (e.g." in err
+    stretched = tmp_path / "stretched"
+    for path in maps.rglob("*"):
+        if path.is_file():
+            copy = stretched / path.relative_to(maps)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(path.read_bytes())
+    np.save(next(stretched.rglob("*.npy")), np.arange(24 * 12, dtype=np.float32).reshape(12, 24))
+    err = run_error(capsys, [*base, "--conditions", "expert", "--expert", f"maps:{stretched}"])
+    assert "map is 24x12 but its image is 96x96 (another aspect ratio)" in err
+    assert "unknown setting 'size'" in run_error(
+        capsys, [*base, "--conditions", "expert", "--expert", f"maps:{maps}", "--expert-args", "size=3"]
+    )
+    assert not (tmp_path / "r").exists()
