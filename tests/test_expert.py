@@ -108,3 +108,39 @@ def test_bad_expert_input(built, maps, tmp_path, capsys):
         capsys, [*base, "--conditions", "expert", "--expert", f"maps:{maps}", "--expert-args", "size=3"]
     )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["padim", "patchcore"])
+def test_a_fitted_expert_drives_the_condition_and_its_maps_are_cached(built, tmp_path, capsys, monkeypatch, name):
+    pytest.importorskip("anomalib")
+    from baselines.experts import FittedExpert
+
+    monkeypatch.setenv("TRIAD_EXPERT_CACHE", str(tmp_path / "cache"))
+    args = ["eval", "--model", "chance", "--data", str(built), "--config", "synthetic", "--conditions", "expert"]
+    args += ["--expert", name, "--expert-args", "pre_trained=false,image_size=64,k_shot=2"]
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    cached = list((tmp_path / "cache").glob("*.npz"))
+    assert len(cached) == 1
+    rows = [json.loads(line) for line in (tmp_path / "first" / "predictions.jsonl").read_text().splitlines()]
+    assert rows and all(r["notes"]["expert"] == name for r in rows)
+    assert any(r["notes"]["boxes"] for r in rows)
+    config = json.loads((tmp_path / "first" / "config.json").read_text())
+    assert config["expert"]["settings"]["pre_trained"] is False and config["expert"]["settings"]["k_shot"] == "2"
+
+    def refit(*_):
+        raise AssertionError("the cached maps should have been used")
+
+    monkeypatch.setattr(FittedExpert, "_fit_predict", refit)
+    assert main([*args, "--out", str(tmp_path / "second")]) == 0
+    again = [json.loads(line) for line in (tmp_path / "second" / "predictions.jsonl").read_text().splitlines()]
+    assert [r["notes"] for r in again] == [r["notes"] for r in rows]
+    capsys.readouterr()
+
+
+def test_a_pre_trained_backbone_without_network_says_what_to_do(built, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("anomalib")
+    monkeypatch.setenv("TRIAD_EXPERT_CACHE", str(tmp_path / "cache"))
+    args = ["eval", "--model", "chance", "--data", built, "--config", "synthetic", "--conditions", "expert"]
+    err = run_error(capsys, [*args, "--expert", "padim", "--out", tmp_path / "run"])
+    assert "cannot get the pre-trained resnet18 weights" in err and "use --expert-args pre_trained=false" in err
+    assert not (tmp_path / "run").exists()

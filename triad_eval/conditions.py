@@ -17,7 +17,7 @@ from cot_m.engine import template_set
 from instructiad.errors import InstructIADError
 from instructiad.seeds import rng_for
 from triad_eval.data import EvalDataset, ImageRef
-from triad_eval.experts import MapFolder, crop
+from triad_eval.experts import ExpertSource, crop
 
 
 class Unavailable(Exception):
@@ -90,7 +90,7 @@ class Expert(Condition):
     )
     NONE = "The inspection model flagged no specific region; judge the whole image."
 
-    def __init__(self, source: MapFolder | None = None) -> None:
+    def __init__(self, source: ExpertSource | None = None) -> None:
         if source is None:
             raise InstructIADError("condition expert needs --expert (e.g. maps:<folder>)")
         self.source = source
@@ -121,7 +121,7 @@ class Expert(Condition):
 CONDITIONS: dict[str, type[Condition]] = {c.name: c for c in (ZeroShot, ProcessContext, OneShot, Expert)}
 
 
-def parse_condition(name: str, expert: MapFolder | None = None) -> tuple[str, list[Condition]]:
+def parse_condition(name: str, expert: ExpertSource | None = None) -> tuple[str, list[Condition]]:
     """``"one_shot+process"`` -> ``("process+one_shot", [ProcessContext(), OneShot()])``.
 
     Raises:

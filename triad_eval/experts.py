@@ -13,6 +13,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,18 @@ from instructiad.roi import Regions, regions_of_interest
 from triad_eval.data import ImageRef
 
 ROI_ARGS = {"threshold": float, "crop": int, "max_regions": int, "order": str}
+
+
+class ExpertSource(Protocol):
+    """Where the expert condition's anomaly maps come from (a map folder, a fitted expert)."""
+
+    spec: str
+
+    def prepare(self, data, record_ids: list[str]) -> None: ...
+
+    def regions(self, record_id: str, image_size: tuple[int, int]) -> Regions: ...
+
+    def describe(self) -> dict: ...
 
 
 @dataclass
@@ -46,7 +59,10 @@ class MapFolder:
                 return candidate
         return None
 
-    def check(self, record_ids: list[str]) -> None:
+    def describe(self) -> dict:
+        return {"settings": self.roi_args}
+
+    def prepare(self, data, record_ids: list[str]) -> None:
         """Every record needs a map; raise naming how many are missing and the first one."""
         missing = [i for i in record_ids if self.path(i) is None]
         if missing:
@@ -82,8 +98,9 @@ class MapFolder:
         return regions_of_interest(scores, image_size, **self.roi_args)
 
 
-def parse_expert(spec: str | None, args: dict[str, str]) -> MapFolder | None:
-    """``maps:<folder>`` with ROI settings; ``None`` when no expert is given.
+def parse_expert(spec: str | None, args: dict[str, str]) -> ExpertSource | None:
+    """``maps:<folder>``, or a fitted expert (``padim``, ``patchcore``), with ROI settings;
+    ``None`` when no expert is given.
 
     Raises:
         InstructIADError: an unknown expert spec or setting, or a missing folder.
@@ -92,19 +109,28 @@ def parse_expert(spec: str | None, args: dict[str, str]) -> MapFolder | None:
         if args:
             raise InstructIADError("--expert-args needs --expert")
         return None
+    from baselines.experts import EXPERTS, SETTINGS, FittedExpert
+
     kind, _, value = spec.partition(":")
-    if kind != "maps" or not value:
-        raise InstructIADError(f"unknown expert {spec!r} (known: maps:<folder of .npy or .png maps>)")
+    fitted = spec in EXPERTS
+    if not fitted and (kind != "maps" or not value):
+        raise InstructIADError(
+            f"unknown expert {spec!r} (known: {', '.join(EXPERTS)}, maps:<folder of .npy or .png maps>)"
+        )
+    known = ROI_ARGS | (SETTINGS if fitted else {})
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise InstructIADError(f"--expert-args: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
+    try:
+        typed = {k: known[k](v) for k, v in args.items()}
+    except ValueError as error:
+        raise InstructIADError(f"--expert-args: {error}") from None
+    roi_args = {k: v for k, v in typed.items() if k in ROI_ARGS}
+    if fitted:
+        return FittedExpert(spec, {k: v for k, v in typed.items() if k not in ROI_ARGS}, roi_args)
     folder = Path(value).expanduser().absolute()
     if not folder.is_dir():
         raise InstructIADError(f"{folder}: anomaly map folder does not exist")
-    unknown = sorted(set(args) - set(ROI_ARGS))
-    if unknown:
-        raise InstructIADError(f"--expert-args: unknown setting {unknown[0]!r} (known: {', '.join(ROI_ARGS)})")
-    try:
-        roi_args = {k: ROI_ARGS[k](v) for k, v in args.items()}
-    except ValueError as error:
-        raise InstructIADError(f"--expert-args: {error}") from None
     return MapFolder(folder, roi_args)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from instructiad.errors import InstructIADError
 from triad_eval.conditions import Unavailable, parse_condition
 from triad_eval.data import EvalDataset, ImageRef
-from triad_eval.experts import MapFolder
+from triad_eval.experts import ExpertSource
 
 TASKS = ("discrimination", "defect_type", "location", "appearance", "root_cause")
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
@@ -73,13 +73,13 @@ def build_requests(
     conditions: list[str],
     seed: int = 0,
     limit: int | None = None,
-    expert: MapFolder | None = None,
+    expert: ExpertSource | None = None,
 ) -> tuple[list[Request], dict[str, int]]:
     """Every request for the first ``limit`` records (all by default), in record, task,
     condition order; and how many a condition could not serve, by reason."""
     parsed = [parse_condition(c, expert) for c in conditions]
-    if expert is not None and any("expert" in name for name, _ in parsed):
-        expert.check([record["id"] for record in data.records[:limit]])
+    if expert is not None and any("expert" in name.split("+") for name, _ in parsed):
+        expert.prepare(data, [record["id"] for record in data.records[:limit]])
     requests, unavailable = [], {}
     for index, record in enumerate(data.records[:limit]):
         query = ImageRef(record["image_sha256"], record["image"]["bytes"])

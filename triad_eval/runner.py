@@ -114,7 +114,7 @@ def run_eval(settings: EvalSettings) -> RunResult:
         "dataset": describe(data),
         "tasks": tasks,
         "conditions": conditions,
-        "expert": {"spec": expert.spec, "settings": expert.roi_args} if expert else None,
+        "expert": {"spec": expert.spec} | expert.describe() if expert else None,
         "seed": settings.seed,
         "limit": settings.limit,
         "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,

@@ -1,0 +1,161 @@
+"""Vision experts: anomalib models fitted per category, whose anomaly maps drive the expert condition.
+
+``--expert padim`` or ``--expert patchcore`` fits the model's torch module on each category's
+normal training images (all of them, or ``k_shot`` chosen with the seed) and predicts a map
+for every evaluated image. Maps are cached on disk as compressed float16, keyed by the
+expert's settings and the dataset's fingerprint, config and split. Pre-trained backbones come
+from timm (a download the first time); without network or cached weights use
+``--expert-args pre_trained=false`` (random features: weak, but the pipeline runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from instructiad.errors import InstructIADError
+from instructiad.roi import Regions, regions_of_interest
+from instructiad.seeds import rng_for
+
+EXPERTS = ("padim", "patchcore")
+SETTINGS = {
+    "backbone": str,
+    "layers": lambda v: v.split("+"),
+    "pre_trained": lambda v: v.lower() in ("1", "true", "yes"),
+    "k_shot": str,
+    "image_size": int,
+    "seed": int,
+    "coreset": float,
+}
+DEFAULTS = {"backbone": "resnet18", "pre_trained": True, "k_shot": "full", "image_size": 256, "seed": 0, "coreset": 0.1}
+DEFAULT_LAYERS = {"padim": ["layer1", "layer2", "layer3"], "patchcore": ["layer2", "layer3"]}
+_MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def cache_folder() -> Path:
+    """Where fitted experts' maps are kept: ``$TRIAD_EXPERT_CACHE`` or ``~/.cache/triad/experts``."""
+    return Path(os.environ.get("TRIAD_EXPERT_CACHE", Path.home() / ".cache" / "triad" / "experts"))
+
+
+class FittedExpert:
+    """An anomalib model fitted on the dataset's normal training images, category by category."""
+
+    def __init__(self, name: str, settings: dict, roi_args: dict) -> None:
+        if name not in EXPERTS:
+            raise InstructIADError(f"unknown expert {name!r} (known: {', '.join(EXPERTS)}, maps:<folder>)")
+        self.name = name
+        self.settings = DEFAULTS | {"layers": DEFAULT_LAYERS[name]} | settings
+        self.roi_args = roi_args
+        self.maps: dict[str, np.ndarray] = {}
+
+    @property
+    def spec(self) -> str:
+        return self.name
+
+    def describe(self) -> dict:
+        return {"settings": self.settings} | ({"roi": self.roi_args} if self.roi_args else {})
+
+    def prepare(self, data, record_ids: list[str]) -> None:
+        """Fit per category and predict the maps of ``record_ids`` (or read them from the cache)."""
+        key = hashlib.sha256(
+            json.dumps({"expert": self.name, "settings": self.settings, "fingerprint": data.fingerprint,
+                        "config": data.config, "split": data.split, "ids": record_ids}, sort_keys=True).encode()
+        ).hexdigest()  # fmt: skip
+        path = cache_folder() / f"{key}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as stored:
+                self.maps = dict(zip(stored["ids"].tolist(), stored["maps"], strict=True))
+            return
+        wanted = set(record_ids)
+        by_category: dict[str, list[dict]] = {}
+        for record in data.records:
+            if record["id"] in wanted:
+                by_category.setdefault(record["category"], []).append(record)
+        for category, records in sorted(by_category.items()):
+            references = self._shots(category, data.normal_references.get(category, []))
+            maps = self._fit_predict(references, [r["image"]["bytes"] for r in records])
+            self.maps.update({r["id"]: m for r, m in zip(records, maps, strict=True)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ids = sorted(self.maps)
+        partial = path.with_name(f".{path.name}.partial.npz")
+        np.savez_compressed(partial, ids=np.array(ids), maps=np.stack([self.maps[i] for i in ids]))
+        os.replace(partial, path)
+
+    def regions(self, record_id: str, image_size: tuple[int, int]) -> Regions:
+        return regions_of_interest(self.maps[record_id].astype(np.float32), image_size, **self.roi_args)
+
+    def _shots(self, category: str, references: list) -> list[bytes]:
+        if not references:
+            raise InstructIADError(f"expert {self.name}: category {category} has no normal training image to fit on")
+        shots = self.settings["k_shot"]
+        if shots == "full":
+            return [ref.data for _, ref in references]
+        if not shots.isdigit() or int(shots) < 1:
+            raise InstructIADError(f"--expert-args k_shot={shots}: must be full or a positive number")
+        chosen = rng_for(f"{self.settings['seed']}/{category}/k_shot").sample(
+            references, min(int(shots), len(references))
+        )
+        return [ref.data for _, ref in chosen]
+
+    def _tensor(self, images: list[bytes]):
+        import torch
+
+        size = self.settings["image_size"]
+        arrays = []
+        for data in images:
+            with Image.open(io.BytesIO(data)) as image:
+                pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), np.float32)
+            arrays.append(((pixels / 255.0 - _MEAN) / _STD).transpose(2, 0, 1))
+        return torch.tensor(np.stack(arrays), dtype=torch.float32)
+
+    def _model(self):
+        import torch
+
+        torch.manual_seed(self.settings["seed"])
+        args = {"backbone": self.settings["backbone"], "layers": self.settings["layers"],
+                "pre_trained": self.settings["pre_trained"]}  # fmt: skip
+        try:
+            with warnings.catch_warnings():  # anomalib warns about optional components on import
+                warnings.simplefilter("ignore")
+                if self.name == "padim":
+                    from anomalib.models.image.padim.torch_model import PadimModel
+
+                    return PadimModel(**args)
+                from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+                return PatchcoreModel(**args)
+        except ImportError:
+            raise InstructIADError(f"expert {self.name} needs anomalib: pip install 'instructiad[experts]'") from None
+        except (OSError, RuntimeError, ValueError) as error:
+            raise InstructIADError(
+                f"expert {self.name}: cannot get the pre-trained {self.settings['backbone']} weights "
+                f"({str(error).splitlines()[0][:120]}); without network use --expert-args pre_trained=false"
+            ) from None
+
+    def _fit_predict(self, references: list[bytes], queries: list[bytes]) -> list[np.ndarray]:
+        import torch
+
+        model = self._model()
+        model.train()
+        with torch.no_grad():
+            for start in range(0, len(references), 8):
+                model(self._tensor(references[start : start + 8]))
+            if self.name == "padim":
+                model.fit()
+            else:
+                with warnings.catch_warnings():  # anomalib 2.x warns about a parameter we do not pass
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    model.subsample_embedding(sampling_ratio=self.settings["coreset"])
+            model.eval()
+            maps = []
+            for start in range(0, len(queries), 8):
+                output = model(self._tensor(queries[start : start + 8]))
+                maps += [m.squeeze().numpy().astype(np.float16) for m in output.anomaly_map]
+        return maps
