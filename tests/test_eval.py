@@ -375,4 +375,5 @@ def test_demo_writes_a_leaderboard(tmp_path, capsys):
     assert code == 0 and "# InstructIAD leaderboard" in out and "| 1 | majority |" in out
     for name in ("leaderboard.json", "leaderboard.md", "leaderboard.html"):
         assert (tmp_path / "demo" / "leaderboard" / name).is_file()
-    assert {p.name for p in (tmp_path / "demo" / "runs").iterdir()} == {"chance", "majority"}
+    assert {p.name for p in (tmp_path / "demo" / "runs").iterdir()} == {"chance", "majority", "expert_padim"}
+    assert "| 3 | expert:padim |" in out  # two question types only: ranked after the five-type entries

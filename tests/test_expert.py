@@ -144,3 +144,19 @@ def test_a_pre_trained_backbone_without_network_says_what_to_do(built, tmp_path,
     err = run_error(capsys, [*args, "--expert", "padim", "--out", tmp_path / "run"])
     assert "cannot get the pre-trained resnet18 weights" in err and "use --expert-args pre_trained=false" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_expert_as_a_baseline_answers_discrimination_and_location(built, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("anomalib")
+    monkeypatch.setenv("TRIAD_EXPERT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = ["eval", "--model", "expert:padim", "--model-args", "pre_trained=false,image_size=64"]
+    assert main([*args, "--data", str(built), "--config", "synthetic", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["tasks"] == ["discrimination", "location"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    discrimination = metrics["tasks"]["discrimination"]["zero_shot"]
+    assert discrimination["auroc"] is not None and discrimination["failed"] == 0
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert all(r["probs"] for r in rows if r["task"] == "discrimination")
+    capsys.readouterr()

@@ -6,6 +6,7 @@ Every subcommand prints a one-line error and exits with 1 on bad input.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sys
@@ -182,6 +183,15 @@ def _demo(args: argparse.Namespace) -> int:
             tasks=list(TASK_NAMES), conditions=list(DEMO_CONDITIONS),
         )  # fmt: skip
         runs.append(run_eval(settings).folder)
+    if importlib.util.find_spec("anomalib"):  # the vision expert as a baseline (random features: no download)
+        expert = EvalSettings(
+            model="expert:padim", model_args={"pre_trained": "false", "image_size": "128"},
+            data=str(out / "dataset"), config="synthetic", out=out / "runs" / "expert_padim",
+            tasks=list(TASK_NAMES), conditions=["zero_shot"],
+        )  # fmt: skip
+        runs.append(run_eval(expert).folder)
+    else:
+        print("\n(install the experts extra, pip install -e '.[experts]', to add the PaDiM expert baseline)")
     write_leaderboard(runs, out / "leaderboard")
     board = (out / "leaderboard" / "leaderboard.md").read_text()
     print("\n" + board.split("\n\n| model | task |")[0].rstrip())

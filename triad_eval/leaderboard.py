@@ -16,6 +16,7 @@ from pathlib import Path
 
 import schemas
 from triad_eval.metrics import anomaly_score, compute_metrics, headline
+from triad_eval.requests import TASKS
 from triad_eval.runner import identity, join_shards, load_run
 
 
@@ -38,7 +39,8 @@ def collect(folders: list[Path]) -> list[dict]:
 
 
 def build_board(entries: list[dict]) -> dict:
-    """The leaderboard.json payload (see ``schemas/leaderboard.schema.json``)."""
+    """The leaderboard.json payload (see ``schemas/leaderboard.schema.json``), ranked within each
+    dataset by the number of question types answered, then by the best average."""
     rows = []
     for entry in entries:
         config, metrics = entry["config"], entry["metrics"]
@@ -63,7 +65,9 @@ def build_board(entries: list[dict]) -> dict:
                 },
             }
         )
-    rows.sort(key=lambda r: (r["dataset"]["fingerprint"], -_score(r), r["model"], r["scoring"]))
+    # Entries that answer more question types rank first (an expert answering two types is not
+    # comparable with a model answering five), then by best average.
+    rows.sort(key=lambda r: (r["dataset"]["fingerprint"], -len(r["tasks"]), -_score(r), r["model"], r["scoring"]))
     return {"schema_version": 1, "entries": rows}
 
 
@@ -95,13 +99,10 @@ def _groups(board: dict) -> dict[str, list[dict]]:
 
 
 def _columns(rows: list[dict]) -> list[tuple[str, str]]:
-    seen = []
-    for row in rows:
-        for task, by_condition in row["tasks"].items():
-            for condition in by_condition:
-                if (task, condition) not in seen:
-                    seen.append((task, condition))
-    return seen
+    """(task, condition) columns: tasks in their usual order, conditions as they first appear."""
+    conditions = list(dict.fromkeys(c for r in rows for by_condition in r["tasks"].values() for c in by_condition))
+    pairs = {(t, c) for r in rows for t, by_condition in r["tasks"].items() for c in by_condition}
+    return sorted(pairs, key=lambda pair: (TASKS.index(pair[0]), conditions.index(pair[1])))
 
 
 def _title(dataset: dict, fingerprint: str) -> str:

@@ -106,6 +106,10 @@ def run_eval(settings: EvalSettings) -> RunResult:
     adapter = load_adapter(settings.model, settings.model_args, settings.seed, settings.concurrency)
     if settings.scoring == "options" and not adapter.supports_scores:
         raise InstructIADError(f"{settings.model} cannot score options; use --scoring generate")
+    if adapter.supported_tasks is not None:  # e.g. a vision expert: no language questions
+        tasks = [t for t in tasks if t in adapter.supported_tasks]
+        if not tasks:
+            raise InstructIADError(f"{settings.model} answers only {', '.join(adapter.supported_tasks)}")
     data = open_dataset(settings.data, settings.config, settings.split, settings.revision)
     config = {
         "model": settings.model,
@@ -122,6 +126,7 @@ def run_eval(settings: EvalSettings) -> RunResult:
     }
     if settings.resume:
         _check_resume(out, config)
+    adapter.bind(data)
     requests, unavailable = build_requests(data, tasks, conditions, settings.seed, settings.limit, expert)
     if settings.shard:
         requests = [r for r in requests if in_shard(r, *settings.shard)]

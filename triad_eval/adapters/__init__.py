@@ -12,7 +12,7 @@ __all__ = ["KNOWN_SPECS", "ModelAdapter", "Response", "load_adapter", "parse_mod
 
 KNOWN_SPECS = (
     "chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>", "hf:<model id or path>",
-    "baseline:<name>",
+    "baseline:<name>", "expert:<padim|patchcore>",
 )  # fmt: skip
 _OPENAI_ARGS = {
     "base_url": str, "max_side": int, "detail": str, "max_tokens": int, "temperature": float, "timeout": float,
@@ -72,6 +72,10 @@ def load_adapter(
         from triad_eval.adapters.openai_api import OpenAICompatible
 
         adapter = OpenAICompatible(spec, value, concurrency=concurrency, **_typed(spec, args, _OPENAI_ARGS))
+    elif kind == "expert" and value:
+        from baselines.experts import SETTINGS, ExpertModel
+
+        adapter = ExpertModel(spec, value, _typed(spec, args, SETTINGS))
     elif kind == "hf" and value:
         from triad_eval.adapters.huggingface import HuggingFace
 

@@ -40,6 +40,8 @@ class ModelAdapter(ABC):
     """
 
     supports_scores: bool = False
+    supported_tasks: tuple[str, ...] | None = None
+    """Question types the model can answer (``None``: all); others are not asked."""
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
@@ -48,6 +50,9 @@ class ModelAdapter(ABC):
         """Everything besides the prompt that changes the output (generation parameters,
         seeds, model revision); it is part of each response's cache key."""
         return {}
+
+    def bind(self, data) -> None:  # noqa: B027 - optional hook
+        """Called once with the evaluated dataset (experts fit on its training images)."""
 
     def prepare(self, requests: list[Request]) -> None:  # noqa: B027 - optional hook
         """Called once with every request of the run before any is sent."""
