@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
+from instructiad.manifest import read_manifest
 from instructiad.processes import ProcessAnnotation, load_file
 
 _COLUMNS = ["id", "category", "label", "process_id", "questions", "image", "image_sha256", "template_set",
@@ -83,7 +84,7 @@ def open_dataset(source: str, config: str, split: str = "test", revision: str | 
         data_source = source
     else:
         raise InstructIADError(f"{source}: no such dataset folder")
-    manifest = _manifest(folder)
+    manifest = read_manifest(folder)
     configs = ["all", *manifest["configs"]]
     if config not in configs:
         raise InstructIADError(f"{source}: no config {config!r} (configs: {', '.join(configs)})")
@@ -101,12 +102,6 @@ def open_dataset(source: str, config: str, split: str = "test", revision: str | 
 
 def _all_splits(manifest: dict) -> set[str]:
     return {split for entry in manifest["configs"].values() for split in entry["splits"]}
-
-
-def _manifest(folder: Path) -> dict:
-    from instructiad.manifest import read_manifest
-
-    return read_manifest(folder)
 
 
 def _load(source: str, config: str, split: str, revision: str | None, columns: list[str]) -> list[dict]:

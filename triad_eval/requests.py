@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 
 from instructiad.errors import InstructIADError
+from instructiad.seeds import seed_for
 from triad_eval.conditions import Unavailable, parse_condition
 from triad_eval.data import EvalDataset, ImageRef
 from triad_eval.experts import ExpertSource
@@ -122,5 +122,4 @@ def build_requests(
 def in_shard(request: Request, index: int, count: int) -> bool:
     """Whether ``request`` belongs to shard ``index`` of ``count`` (by a hash of its record id,
     so all questions about one image land in the same shard)."""
-    digest = hashlib.sha256(request.id.encode()).digest()
-    return int.from_bytes(digest[:8], "little") % count == index
+    return seed_for(request.id) % count == index
