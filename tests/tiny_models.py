@@ -20,6 +20,19 @@ _TEMPLATE = (
 )
 
 
+_TOWER = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 28,
+    "patch_size": 14,
+}
+"""The tiny vision tower every family uses: 28 px tiles of 2x2 patches."""
+_PINPOINTS = [[28, 28], [28, 56], [56, 28], [56, 56]]
+"""AnyRes grids of the LLaVA families: up to 2x2 tiles."""
+
+
 def _tokenizer(specials: list[str]):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -75,10 +88,9 @@ def llava_onevision(folder: Path) -> Path:
     )
 
     tokenizer, vocab = _tokenizer(["<image>", "<video>"])
-    pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
     processor = LlavaOnevisionProcessor(
         image_processor=LlavaOnevisionImageProcessor(
-            size={"height": 28, "width": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=pinpoints
+            size={"height": 28, "width": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=_PINPOINTS
         ),
         video_processor=LlavaOnevisionVideoProcessor(),
         tokenizer=tokenizer,
@@ -89,18 +101,13 @@ def llava_onevision(folder: Path) -> Path:
     config = LlavaOnevisionConfig(
         text_config=Qwen2Config(**_text_config(vocab)),
         vision_config=SiglipVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=28,
-            patch_size=14,
+            **_TOWER,
         ),
         image_token_index=vocab["<image>"],
         video_token_index=vocab["<video>"],
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
-        image_grid_pinpoints=pinpoints,
+        image_grid_pinpoints=_PINPOINTS,
     )
     torch.manual_seed(0)
     return _save(LlavaOnevisionForConditionalGeneration(config), processor, folder)
@@ -163,10 +170,9 @@ def llava_next(folder: Path) -> Path:
     )
 
     tokenizer, vocab = _tokenizer(["<image>"])
-    pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
     processor = LlavaNextProcessor(
         image_processor=LlavaNextImageProcessor(
-            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=pinpoints
+            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=_PINPOINTS
         ),
         tokenizer=tokenizer,
         chat_template=_TEMPLATE.replace("IMAGE", "<image>\n"),
@@ -177,18 +183,13 @@ def llava_next(folder: Path) -> Path:
     config = LlavaNextConfig(
         text_config=Qwen2Config(**_text_config(vocab)),
         vision_config=CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=28,
-            patch_size=14,
+            **_TOWER,
             projection_dim=32,
         ),
         image_token_index=vocab["<image>"],
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
-        image_grid_pinpoints=pinpoints,
+        image_grid_pinpoints=_PINPOINTS,
     )
     torch.manual_seed(0)
     return _save(LlavaNextForConditionalGeneration(config), processor, folder)
@@ -219,12 +220,7 @@ def idefics3(folder: Path) -> Path:
     config = Idefics3Config(
         text_config=LlamaConfig(**_text_config(vocab)),
         vision_config=Idefics3VisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=28,
-            patch_size=14,
+            **_TOWER,
         ),
         scale_factor=2,
         image_token_id=vocab["<image>"],
