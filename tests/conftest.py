@@ -30,3 +30,33 @@ def built(synthetic_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("built") / "dataset"
     build_dataset([("synthetic", synthetic_root)], out)
     return out
+
+
+@pytest.fixture(scope="session")
+def maps(built, tmp_path_factory):
+    """A map per test record: its defect mask as a PNG (anomalies), a constant .npy (normal)."""
+    import numpy as np
+    from PIL import Image
+
+    from triad_eval.data import open_dataset
+
+    folder = tmp_path_factory.mktemp("maps")
+    for record in open_dataset(str(built), "synthetic").records:
+        path = folder / f"{record['id']}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if record["label"] == 1:
+            mask = load_dataset_mask(built, record["id"])
+            Image.fromarray(mask).save(f"{path}.png")
+        else:
+            np.save(f"{path}.npy", np.full((24, 24), 0.3, np.float32))
+    return folder
+
+
+def load_dataset_mask(built, record_id):
+    """The mask of one record of the built synthetic dataset, as a numpy array."""
+    import numpy as np
+    from datasets import load_dataset
+
+    ds = load_dataset(str(built), "synthetic", split="test")
+    row = ds[list(ds["id"]).index(record_id)]
+    return np.asarray(row["mask"])

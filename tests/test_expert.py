@@ -9,34 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import load_dataset_mask
 from triad_eval.cli import main
 from triad_eval.conditions import Expert
 from triad_eval.data import open_dataset
 from triad_eval.experts import parse_expert
 from triad_eval.requests import build_requests
-
-
-@pytest.fixture(scope="module")
-def maps(built, tmp_path_factory):
-    """A map per test record: its defect mask as a PNG (anomalies), a constant .npy (normal)."""
-    folder = tmp_path_factory.mktemp("maps")
-    for record in open_dataset(str(built), "synthetic").records:
-        path = folder / f"{record['id']}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if record["label"] == 1:
-            mask = load_dataset_mask(built, record["id"])
-            Image.fromarray(mask).save(f"{path}.png")
-        else:
-            np.save(f"{path}.npy", np.full((24, 24), 0.3, np.float32))
-    return folder
-
-
-def load_dataset_mask(built, record_id):
-    from datasets import load_dataset
-
-    ds = load_dataset(str(built), "synthetic", split="test")
-    row = ds[list(ds["id"]).index(record_id)]
-    return np.asarray(row["mask"])
 
 
 def test_expert_requests_show_crops_of_the_flagged_regions_after_the_query(built, maps):

@@ -229,4 +229,53 @@ def idefics3(folder: Path) -> Path:
     return _save(Idefics3ForConditionalGeneration(config), processor, folder)
 
 
+def triad_original(folder: Path, variant: str = "zero_shot") -> Path:
+    """A Triad checkpoint in the original LLaVA-NeXT layout, as Triad's releases ship it:
+    ``LlavaQwenForCausalLM`` keys (``model.layers.*``, ``model.vision_tower.vision_tower.vision_model.*``
+    without the tower's last layer, ``model.mm_projector.0/2``, ``model.image_newline``, a rotary
+    ``inv_freq`` buffer), two safetensors shards, a Qwen-style tokenizer without ``<image>``, and
+    the tower's config in a local folder named by ``mm_vision_tower``. The tower has 9 x 9
+    patches, so crops pool to 4 x 4 and 3 x 3 as Triad's 27 x 27 pool to 13 x 13 and 9 x 9."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer, vocab = _tokenizer([])
+    tokenizer.save_pretrained(folder)
+    tower = {**_TOWER, "image_size": 54, "patch_size": 6, "num_hidden_layers": 3}
+    SiglipVisionConfig(**tower).save_pretrained(folder / "tower")
+    torch.manual_seed(0)
+    text = _text_config(vocab)
+    language = Qwen2ForCausalLM(Qwen2Config(**text)).state_dict()
+    vision = SiglipVisionModel(SiglipVisionConfig(**{**tower, "num_hidden_layers": 2}, vision_use_head=False))
+    vision_prefix = "model.vision_tower.vision_tower.vision_model."
+    vision_state = {vision_prefix + k.removeprefix("vision_model."): v for k, v in vision.state_dict().items()}
+    projector = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(), torch.nn.Linear(32, 32))
+    vision_state.update({f"model.mm_projector.{k}": v for k, v in projector.state_dict().items()})
+    vision_state["model.image_newline"] = torch.randn(32)
+    language["model.layers.0.self_attn.rotary_emb.inv_freq"] = torch.ones(4)
+    save_file({k: v.contiguous() for k, v in language.items()}, folder / "model-00001-of-00002.safetensors")
+    save_file(vision_state, folder / "model-00002-of-00002.safetensors")
+    config = {
+        "architectures": ["LlavaQwenForCausalLM"],
+        "model_type": "llava",
+        **{k: v for k, v in text.items() if k != "pad_token_id"},
+        "rope_theta": 10000.0,
+        "mm_vision_tower": "tower",
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_hidden_size": 32,
+        "mm_vision_select_layer": -2,
+        "mm_patch_merge_type": "spatial_avgpool_auto_unpad_randomroi_newl"
+        if variant == "zero_shot"
+        else "spatial_avgpool_auto_unpad_add_newl",
+        "image_aspect_ratio": "anyres_max_9_randomroi" if variant == "zero_shot" else "randomroi",
+        "image_grid_pinpoints": [[54, 54], [108, 54], [54, 108], [108, 108]],
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return folder
+
+
 FAMILIES = {"llava_onevision": llava_onevision, "llava_next": llava_next, "qwen2_vl": qwen2_vl, "idefics3": idefics3}

@@ -148,6 +148,17 @@ def _parser() -> argparse.ArgumentParser:
     roster = commands.add_parser("baselines", help="list the baseline models `--model baseline:<name>` runs")
     roster.set_defaults(run=_baselines)
 
+    convert = commands.add_parser(
+        "convert-checkpoint",
+        help="convert a Triad (or LLaVA-OneVision) checkpoint from the original LLaVA-NeXT layout for triad:<path>",
+    )
+    convert.add_argument("src", type=Path, metavar="SRC", help="folder with config.json, tokenizer, *.safetensors")
+    convert.add_argument("dst", type=Path, metavar="DST", help="new folder to write (must not exist or be empty)")
+    convert.add_argument(
+        "--variant", choices=["zero_shot", "one_shot"], help="default: from image_aspect_ratio in SRC/config.json"
+    )
+    convert.set_defaults(run=_convert)
+
     push = commands.add_parser("push", help="upload a built folder to the Hub and tag its version")
     push.add_argument("folder", type=Path)
     push.add_argument("--repo", required=True, help="dataset repo id, e.g. triad/instructiad")
@@ -346,6 +357,20 @@ def _baselines(args: argparse.Namespace) -> int:
         model_args = ",".join(f"{k}={v}" for k, v in entry.model_args.items())
         print(f"{entry.name:<{width}}  {entry.spec}  [{model_args}]  licence: {entry.license}")
         print(f"{'':<{width}}  {entry.notes}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from triad_eval.triad.convert import convert_checkpoint
+
+    done = convert_checkpoint(args.src, args.dst, variant=args.variant)
+    print(f"{args.dst}: {done.variant} Triad checkpoint, {done.tensors} tensors")
+    if done.dropped:
+        print(f"  dropped {len(done.dropped)} buffer(s) without weights (rotary inv_freq)")
+    if done.added_tokens:
+        added = ", ".join(done.added_tokens)
+        print(f"  added tokens {added}; {done.padded_vocabulary} new embedding row(s) start at the mean")
+    print(f"  run it: triad eval --model triad:{args.dst} --conditions zero_shot,expert --expert <expert> ...")
     return 0
 
 

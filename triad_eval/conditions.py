@@ -106,11 +106,13 @@ class Expert(Condition):
 
     def after(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
         query, regions = self._of(record)
+        # "roi" marks the parts that present the regions, so that Triad can take the crops as
+        # region tokens of the query image instead
         if not regions.boxes:
-            return [{"type": "text", "text": self.NONE}]
+            return [{"type": "text", "text": self.NONE, "roi": True}]
         return [
-            {"type": "text", "text": self.LEAD},
-            *({"type": "image", "image": crop(query, b)} for b in regions.boxes),
+            {"type": "text", "text": self.LEAD, "roi": True},
+            *({"type": "image", "image": crop(query, b), "roi": True} for b in regions.boxes),
         ]
 
     def note(self, record: dict) -> dict:

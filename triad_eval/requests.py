@@ -53,7 +53,9 @@ class Request:
         """The prompt as canonical JSON, images replaced by their sha256 (for cache keys)."""
 
         def plain(part: dict) -> dict:
-            return {"type": "image", "sha256": part["image"].sha256} if part["type"] == "image" else part
+            if part["type"] != "image":
+                return part
+            return {"type": "image", "sha256": part["image"].sha256, **({"roi": True} if part.get("roi") else {})}
 
         messages = [{"role": m["role"], "content": [plain(p) for p in m["content"]]} for m in self.messages]
         return json.dumps({"messages": messages, "options": self.options}, sort_keys=True, ensure_ascii=False)

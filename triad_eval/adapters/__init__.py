@@ -12,7 +12,7 @@ __all__ = ["KNOWN_SPECS", "ModelAdapter", "Response", "load_adapter", "parse_mod
 
 KNOWN_SPECS = (
     "chance", "majority", "always:<letter>", "replay:<file>", "openai:<model>", "hf:<model id or path>",
-    "baseline:<name>", "expert:<padim|patchcore>",
+    "baseline:<name>", "expert:<padim|patchcore>", "triad:<converted checkpoint folder>",
 )  # fmt: skip
 _OPENAI_ARGS = {
     "base_url": str, "max_side": int, "detail": str, "max_tokens": int, "temperature": float, "timeout": float,
@@ -80,6 +80,10 @@ def load_adapter(
         from triad_eval.adapters.huggingface import HuggingFace
 
         adapter = HuggingFace(spec, value, **_typed(spec, args, _HF_ARGS))
+    elif kind == "triad" and value:
+        from triad_eval.adapters.triad import Triad
+
+        adapter = Triad(spec, value, **_typed(spec, args, _HF_ARGS))
     else:
         raise InstructIADError(f"unknown model spec {spec!r} (known: {', '.join(KNOWN_SPECS)})")
     if args:

@@ -51,6 +51,10 @@ def _folder_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pil(ref) -> Image.Image:
+    return Image.open(io.BytesIO(ref.data)).convert("RGB")
+
+
 class HuggingFace(ModelAdapter):
     """A transformers image-text-to-text model."""
 
@@ -76,7 +80,7 @@ class HuggingFace(ModelAdapter):
 
         local = Path(model).expanduser()
         if local.exists():
-            _check_folder(local)
+            self.check_folder(local)
         self.model_name = str(local.absolute()) if local.exists() else model
         self.version = _folder_fingerprint(local) if local.exists() else (revision or "main")
         self.dtype, self.device, self.max_new_tokens, self.max_pixels = dtype, device, int(max_new_tokens), max_pixels
@@ -101,25 +105,37 @@ class HuggingFace(ModelAdapter):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
+    def check_folder(self, path: Path) -> None:
+        """Raise naming what a local model folder lacks (config, processor, chat template)."""
+        _check_folder(path)
+
     def cache_params(self) -> dict:
         return {"model": self.model_name, "version": self.version, "dtype": self.dtype,
                 "max_new_tokens": self.max_new_tokens, "max_pixels": self.max_pixels, "greedy": True}  # fmt: skip
 
+    def _prompt(self, request: Request) -> tuple[list[dict], list[Image.Image], dict]:
+        """The request as chat messages for the processor's template, its images in order, and
+        any further processor inputs for this request (none here; Triad adds its crops)."""
+        messages = []
+        for message in request.messages:
+            content = [
+                {"type": "image"} if p["type"] == "image" else {"type": "text", "text": p["text"]}
+                for p in message["content"]
+            ]
+            messages.append({"role": message["role"], "content": content})
+        return messages, [_pil(ref) for ref in request.images], {}
+
     def _inputs(self, requests: list[Request]):
-        conversations, images = [], []
+        conversations, images, extra = [], [], {}
         for request in requests:
-            messages = []
-            for message in request.messages:
-                content = [
-                    {"type": "image"} if p["type"] == "image" else {"type": "text", "text": p["text"]}
-                    for p in message["content"]
-                ]
-                messages.append({"role": message["role"], "content": content})
+            messages, request_images, request_extra = self._prompt(request)
             conversations.append(
                 self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             )
-            images.append([Image.open(io.BytesIO(ref.data)).convert("RGB") for ref in request.images])
-        inputs = self.processor(images=images, text=conversations, padding=True, return_tensors="pt")
+            images.append(request_images)
+            for key, values in request_extra.items():
+                extra.setdefault(key, []).extend(values)
+        inputs = self.processor(images=images, text=conversations, padding=True, return_tensors="pt", **extra)
         return inputs.to(self.model.device)
 
     def generate(self, requests: list[Request]) -> list[Response]:

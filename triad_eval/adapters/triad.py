@@ -1,0 +1,70 @@
+"""`triad:<folder>`: a Triad checkpoint converted with ``triad convert-checkpoint``.
+
+It runs like ``hf:`` with one difference: under the ``expert`` condition the region crops
+are not shown as extra images with a sentence about them; they become Triad's region tokens,
+attached to the query image (:class:`~triad_eval.triad.processing.TriadProcessor`), as the
+released checkpoints were trained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from instructiad.errors import InstructIADError
+from triad_eval.adapters.huggingface import HuggingFace, _pil
+from triad_eval.requests import Request
+
+
+def check_triad_folder(path: Path) -> None:
+    """A converted Triad folder (model_type ``triad``); says what to do with other checkpoints."""
+    config_path = path / "config.json"
+    if not path.is_dir() or not config_path.is_file():
+        raise InstructIADError(f"{path}: not a Triad checkpoint folder (triad:<path> needs a folder with config.json)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    model_type = config.get("model_type")
+    if model_type == "triad":
+        return
+    if "mm_vision_tower" in config:
+        raise InstructIADError(
+            f"{path}: original LLaVA-NeXT layout; convert it first with `triad convert-checkpoint {path} DST`"
+        )
+    if model_type == "llava_onevision":
+        raise InstructIADError(f"{path}: a LLaVA-OneVision checkpoint, not Triad; run it with hf:{path}")
+    raise InstructIADError(f"{path}: not a Triad checkpoint (model_type {model_type!r})")
+
+
+class Triad(HuggingFace):
+    """Triad from a converted checkpoint; region crops become region tokens of the query image."""
+
+    def check_folder(self, path: Path) -> None:
+        import triad_eval.triad  # noqa: F401 - registers the triad model type with transformers
+
+        check_triad_folder(path)
+        super().check_folder(path)
+
+    def __init__(self, spec: str, model: str, **kwargs) -> None:
+        if not Path(model).expanduser().exists():
+            raise InstructIADError(
+                f"{model}: no such folder (triad:<path> runs a folder made by `triad convert-checkpoint`)"
+            )
+        super().__init__(spec, model, **kwargs)
+
+    def _prompt(self, request: Request) -> tuple[list[dict], list, dict]:
+        """Messages without the expert's crops and sentences; each crop goes to the image before it."""
+        messages, images, crops = [], [], []
+        for message in request.messages:
+            content = []
+            for part in message["content"]:
+                if part.get("roi"):
+                    if part["type"] == "image":
+                        crops[-1].append(_pil(part["image"]))
+                    continue
+                if part["type"] == "image":
+                    content.append({"type": "image"})
+                    images.append(_pil(part["image"]))
+                    crops.append([])
+                else:
+                    content.append({"type": "text", "text": part["text"]})
+            messages.append({"role": message["role"], "content": content})
+        return messages, images, {"roi_images": crops}
