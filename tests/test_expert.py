@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from triad_eval.cli import main
 from triad_eval.conditions import Expert
 from triad_eval.data import open_dataset
 from triad_eval.experts import parse_expert
+from triad_eval.leaderboard import SAMPLES
 from triad_eval.requests import build_requests
 
 
@@ -51,6 +54,25 @@ def test_an_expert_run_records_the_expert_and_each_requests_regions(built, maps,
     assert "notes" not in next(r for r in rows if r["condition"] == "zero_shot")
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["tasks"]["discrimination"]) == {"zero_shot", "expert"}
+    capsys.readouterr()
+
+    # the leaderboard page shows samples: the image with the expert's boxes and each answer
+    assert main(["leaderboard", str(out), "--out", str(tmp_path / "board")]) == 0
+    page = (tmp_path / "board" / "leaderboard.html").read_text()
+    samples = page.split('<div class="sample">')[1:]
+    assert len(samples) == min(SAMPLES, len({r["id"] for r in rows}))
+    with_boxes = next(s for s in samples if any(r["id"] in s and r.get("notes", {}).get("boxes") for r in expert_rows))
+    picture = Image.open(io.BytesIO(base64.b64decode(with_boxes.split("base64,")[1].split('"')[0]))).convert("RGB")
+    pixels = np.asarray(picture).reshape(-1, 3)
+    assert ((pixels[:, 0] == 220) & (pixels[:, 1] == 0) & (pixels[:, 2] == 0)).any()  # a red box
+    assert "<th>condition</th>" in with_boxes and ("✓" in with_boxes or "✗" in with_boxes)
+    assert f"expert: maps:{maps}" in with_boxes
+    shutil.move(built, tmp_path / "moved")  # a dataset folder that is gone: said, not crashed
+    try:
+        assert main(["leaderboard", str(out), "--out", str(tmp_path / "board2")]) == 0
+    finally:
+        shutil.move(tmp_path / "moved", built)
+    assert "Images not shown" in (tmp_path / "board2" / "leaderboard.html").read_text()
     capsys.readouterr()
 
 

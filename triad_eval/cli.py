@@ -188,13 +188,22 @@ def _demo(args: argparse.Namespace) -> int:
     build_dataset([("synthetic", source)], out / "dataset")
     print(format_summary(summarize(out / "dataset")))
     runs = []
-    for model in ("chance", "majority"):
+    has_experts = importlib.util.find_spec("anomalib") is not None
+    # PaDiM on random features (no download) drives chance's expert condition, so that the
+    # leaderboard's samples show the regions it flags
+    padim_args = {"pre_trained": "false", "image_size": "128", "crop": str(max(32, args.size // 4))}
+    padim = {"expert": "padim", "expert_args": padim_args} if has_experts else {}
+    plan = [
+        ("chance", [*DEMO_CONDITIONS, *(["expert"] if has_experts else [])], padim),
+        ("majority", DEMO_CONDITIONS, {}),
+    ]
+    for model, conditions, expert in plan:
         settings = EvalSettings(
             model=model, data=str(out / "dataset"), config="synthetic", out=out / "runs" / model,
-            tasks=list(TASK_NAMES), conditions=list(DEMO_CONDITIONS),
+            tasks=list(TASK_NAMES), conditions=list(conditions), **expert,
         )  # fmt: skip
         runs.append(run_eval(settings).folder)
-    if importlib.util.find_spec("anomalib"):  # the vision expert as a baseline (random features: no download)
+    if has_experts:  # the vision expert as a baseline
         expert = EvalSettings(
             model="expert:padim", model_args={"pre_trained": "false", "image_size": "128"},
             data=str(out / "dataset"), config="synthetic", out=out / "runs" / "expert_padim",

@@ -179,11 +179,15 @@ def to_html(board: dict, entries: list[dict]) -> str:
             + "".join(
                 f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' for alt, data in plots if data
             )
+            + _samples(mine)
         )
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
         "td:nth-child(2),th:nth-child(2){text-align:left}img{max-width:100%;display:block;margin:1em 0}"
+        ".sample{display:flex;gap:1em;align-items:flex-start;border-top:1px solid #ddd;padding:.5em 0}"
+        ".sample img{margin:0}.sample table{margin:0;font-size:90%}.ok{color:#1a7f37}.wrong{color:#c62828}"
+        ".none{color:#888}"
     )
     note = (
         "<p>Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; averages are unweighted "
@@ -193,6 +197,97 @@ def to_html(board: dict, entries: list[dict]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>InstructIAD leaderboard</title><style>{style}</style>"
         f"</head><body><h1>InstructIAD leaderboard</h1>{note}{''.join(sections)}</body></html>\n"
     )
+
+
+SAMPLES = 12
+"""Samples the per-sample view shows per dataset: anomalous ones first, then normal ones."""
+
+
+def _samples(entries: list[dict], count: int = SAMPLES) -> str:
+    """Per sample: the image with the expert's regions of interest drawn on it, and every
+    model's answer to each question (letter, right or wrong, unparsed or failed).
+
+    Images come from the run's dataset folder; for a Hub dataset or a folder that moved, the
+    view says so instead.
+    """
+    by_id: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
+    for entry in entries:
+        for prediction in entry["predictions"]:
+            by_id[prediction["id"]].append((entry["config"], prediction))
+    if not by_id:
+        return ""
+    first = {i: min(p["record_index"] for _, p in rows) for i, rows in by_id.items()}
+    anomalous = sorted((i for i, rows in by_id.items() if rows[0][1]["label"] == "anomaly"), key=first.get)
+    normal = sorted((i for i, rows in by_id.items() if rows[0][1]["label"] != "anomaly"), key=first.get)
+    chosen = anomalous[: count - min(len(normal), count // 3)]
+    chosen += normal[: count - len(chosen)]
+    dataset = entries[0]["config"]["dataset"]
+    images = _record_images(dataset, set(chosen))
+    if images is None:
+        return f"<h3>Samples</h3><p>Images not shown: {html.escape(dataset['source'])} is not a local folder.</p>"
+    parts = ["<h3>Samples</h3><p>Regions of interest the expert flagged are drawn in red.</p>"]
+    for record_id in chosen:
+        rows = by_id[record_id]
+        boxes = next((p["notes"]["boxes"] for _, p in rows if p.get("notes", {}).get("boxes")), [])
+        expert = next((p["notes"]["expert"] for _, p in rows if p.get("notes", {}).get("expert")), None)
+        thumbnail = _thumbnail(images[record_id], boxes) if record_id in images else ""
+        caption = f"{record_id} ({rows[0][1]['label']})" + (f"<br>expert: {html.escape(expert)}" if expert else "")
+        parts.append(
+            f'<div class="sample"><div>{thumbnail}<br><small>{html.escape(record_id)}</small></div>'
+            f"<div><p>{caption}</p>{_answers(rows)}</div></div>"
+        )
+    return "".join(parts)
+
+
+def _record_images(dataset: dict, ids: set[str]) -> dict[str, bytes] | None:
+    """Image bytes of ``ids`` from a local dataset folder, or ``None`` when it is not local."""
+    from triad_eval.data import open_dataset
+
+    if not Path(dataset["source"]).is_dir():
+        return None
+    data = open_dataset(dataset["source"], dataset["config"], dataset["split"])
+    return {r["id"]: r["image"]["bytes"] for r in data.records if r["id"] in ids}
+
+
+def _thumbnail(image: bytes, boxes: list[list[int]], side: int = 192) -> str:
+    """The image scaled to ``side`` pixels at most, boxes (x0, y0, x1, y1 in image pixels) in red."""
+    from PIL import Image, ImageDraw
+
+    with Image.open(io.BytesIO(image)) as pil:
+        picture = pil.convert("RGB")
+    scale = side / max(picture.size)
+    picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
+    draw = ImageDraw.Draw(picture)
+    for x0, y0, x1, y1 in boxes:
+        draw.rectangle([x0 * scale, y0 * scale, x1 * scale - 1, y1 * scale - 1], outline=(220, 0, 0), width=2)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="sample" src="data:image/png;base64,{data}">'
+
+
+def _answers(rows: list[tuple[dict, dict]]) -> str:
+    """A table: one row per model and condition, one column per question type."""
+    tasks = [t for t in TASKS if any(p["task"] == t for _, p in rows)]
+    cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for config, p in rows:
+        if p["status"] == "failed":
+            cell = '<span class="none">failed</span>'
+        elif p["status"] == "unparsed":
+            cell = '<span class="none">unparsed</span>'
+        else:
+            kind, mark = ("ok", "✓") if p["parsed"] == p["answer"] else ("wrong", "✗")
+            option = html.escape(p["options"].get(p["parsed"], ""), quote=True)
+            cell = f'<span class="{kind}" title="{option}">{p["parsed"]} {mark}</span>'
+        cells[(f"{config['model']} ({config['scoring']})", p["condition"])][p["task"]] = cell
+    head = "<tr><th>model</th><th>condition</th>" + "".join(f"<th>{t}</th>" for t in tasks) + "</tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(model)}</td><td>{condition}</td>"
+        + "".join(f"<td>{answers.get(t, '')}</td>" for t in tasks)
+        + "</tr>"
+        for (model, condition), answers in cells.items()
+    )
+    return f"<table>{head}{body}</table>"
 
 
 def _table(rows: list[dict]) -> str:
