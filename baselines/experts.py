@@ -1,11 +1,16 @@
 """Vision experts: anomalib models fitted per category, whose anomaly maps drive the expert condition.
 
-``--expert padim`` or ``--expert patchcore`` fits the model's torch module on each category's
-normal training images (all of them, or ``k_shot`` chosen with the seed) and predicts a map
+``--expert padim``, ``--expert patchcore`` or ``--expert efficient_ad`` fits the model's torch
+module on each category's normal training images (all of them, or ``k_shot`` chosen with the seed) and predicts a map
 for every evaluated image. Maps are cached on disk as compressed float16, keyed by the
 expert's settings and the dataset's fingerprint, config and split. Pre-trained backbones come
 from timm (a download the first time); without network or cached weights use
 ``--expert-args pre_trained=false`` (random features: weak, but the pipeline runs).
+
+EfficientAD trains its student and autoencoder for ``steps`` Adam steps (the paper: 70,000;
+default here 1,000, for CPUs) from a teacher whose pre-trained weights anomalib downloads. Its
+ImageNet penalty images (Imagenette, 1.5 GB) are not downloaded: the penalty term uses seeded
+noise images instead, a documented deviation.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from instructiad.seeds import rng_for
 from triad_eval.adapters.base import ModelAdapter, Response
 from triad_eval.requests import Request
 
-EXPERTS = ("padim", "patchcore")
+EXPERTS = ("padim", "patchcore", "efficient_ad")
 SETTINGS = {
     "backbone": str,
     "layers": lambda v: v.split("+"),
@@ -36,9 +41,16 @@ SETTINGS = {
     "image_size": int,
     "seed": int,
     "coreset": float,
+    "model_size": str,
+    "steps": int,
 }
-DEFAULTS = {"backbone": "resnet18", "pre_trained": True, "k_shot": "full", "image_size": 256, "seed": 0, "coreset": 0.1}
-DEFAULT_LAYERS = {"padim": ["layer1", "layer2", "layer3"], "patchcore": ["layer2", "layer3"]}
+DEFAULTS = {"pre_trained": True, "k_shot": "full", "image_size": 256, "seed": 0}
+EXPERT_DEFAULTS = {
+    "padim": {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"]},
+    "patchcore": {"backbone": "resnet18", "layers": ["layer2", "layer3"], "coreset": 0.1},
+    "efficient_ad": {"model_size": "small", "steps": 1000},
+}
+"""Settings each expert uses; others given with --expert-args are refused."""
 _MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 
@@ -53,8 +65,11 @@ class FittedExpert:
     def __init__(self, name: str, settings: dict, roi_args: dict) -> None:
         if name not in EXPERTS:
             raise InstructIADError(f"unknown expert {name!r} (known: {', '.join(EXPERTS)}, maps:<folder>)")
+        unused = sorted(set(settings) - set(DEFAULTS) - set(EXPERT_DEFAULTS[name]))
+        if unused:
+            raise InstructIADError(f"expert {name} takes no setting {unused[0]!r}")
         self.name = name
-        self.settings = DEFAULTS | {"layers": DEFAULT_LAYERS[name]} | settings
+        self.settings = DEFAULTS | EXPERT_DEFAULTS[name] | settings
         self.roi_args = roi_args
         self.maps: dict[str, np.ndarray] = {}
 
@@ -108,6 +123,8 @@ class FittedExpert:
         return [ref.data for _, ref in chosen]
 
     def _tensor(self, images: list[bytes]):
+        """(n, 3, size, size) float32: ImageNet-normalised, or in [0, 1] for EfficientAD (which
+        normalises inside its networks)."""
         import torch
 
         size = self.settings["image_size"]
@@ -115,18 +132,21 @@ class FittedExpert:
         for data in images:
             with Image.open(io.BytesIO(data)) as image:
                 pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), np.float32)
-            arrays.append(((pixels / 255.0 - _MEAN) / _STD).transpose(2, 0, 1))
+            pixels = pixels / 255.0 if self.name == "efficient_ad" else (pixels / 255.0 - _MEAN) / _STD
+            arrays.append(pixels.transpose(2, 0, 1))
         return torch.tensor(np.stack(arrays), dtype=torch.float32)
 
     def _model(self):
         import torch
 
         torch.manual_seed(self.settings["seed"])
-        args = {"backbone": self.settings["backbone"], "layers": self.settings["layers"],
-                "pre_trained": self.settings["pre_trained"]}  # fmt: skip
         try:
             with warnings.catch_warnings():  # anomalib warns about optional components on import
                 warnings.simplefilter("ignore")
+                if self.name == "efficient_ad":
+                    return self._efficient_ad()
+                args = {"backbone": self.settings["backbone"], "layers": self.settings["layers"],
+                        "pre_trained": self.settings["pre_trained"]}  # fmt: skip
                 if self.name == "padim":
                     from anomalib.models.image.padim.torch_model import PadimModel
 
@@ -138,14 +158,70 @@ class FittedExpert:
             raise InstructIADError(f"expert {self.name} needs anomalib: pip install 'instructiad[experts]'") from None
         except (OSError, RuntimeError, ValueError) as error:
             raise InstructIADError(
-                f"expert {self.name}: cannot get the pre-trained {self.settings['backbone']} weights "
+                f"expert {self.name}: cannot get the pre-trained {self.settings.get('backbone', 'teacher')} weights "
                 f"({str(error).splitlines()[0][:120]}); without network use --expert-args pre_trained=false"
             ) from None
+
+    def _efficient_ad(self):
+        """EfficientAD's torch model; the teacher pre-trained (anomalib's download) or random."""
+        import torch
+        from anomalib.models.image.efficient_ad.torch_model import EfficientAdModel, EfficientAdModelSize
+
+        size = self.settings["model_size"]
+        if size not in ("small", "medium"):
+            raise InstructIADError(f"--expert-args model_size={size}: must be small or medium")
+        if self.settings["image_size"] < 256:  # its autoencoder's last 8 x 8 kernel needs 256 / 32 pixels
+            raise InstructIADError(f"--expert-args image_size={self.settings['image_size']}: EfficientAD needs >= 256")
+        model = EfficientAdModel(model_size=EfficientAdModelSize(size))
+        if self.settings["pre_trained"]:
+            from anomalib.data.utils import download_and_extract
+            from anomalib.models.image.efficient_ad.lightning_model import WEIGHTS_DOWNLOAD_INFO
+            from anomalib.utils.path import get_pretrained_weights_dir
+
+            folder = get_pretrained_weights_dir()
+            if not (folder / "efficientad_pretrained_weights").is_dir():
+                download_and_extract(folder, WEIGHTS_DOWNLOAD_INFO)
+            teacher = folder / "efficientad_pretrained_weights" / f"pretrained_teacher_{size}.pth"
+            # the teacher ships only as a torch file: read with the restricted, tensors-only loader
+            model.teacher.load_state_dict(torch.load(teacher, map_location="cpu", weights_only=True))
+        return model
+
+    def _fit_efficient_ad(self, model, references: list[bytes]) -> None:
+        """Teacher statistics, ``steps`` Adam steps for student and autoencoder, map quantiles."""
+        import torch
+        from anomalib.models.image.efficient_ad.torch_model import reduce_tensor_elems
+
+        images = self._tensor(references)
+        with torch.no_grad():
+            features = model.teacher(images)
+            model.mean_std["mean"].copy_(features.mean(dim=(0, 2, 3), keepdim=True))
+            model.mean_std["std"].copy_(features.std(dim=(0, 2, 3), keepdim=True))
+        generator = torch.Generator().manual_seed(self.settings["seed"])
+        noise = torch.rand((4, *images.shape[1:]), generator=generator)  # stands in for ImageNet penalty images
+        parameters = [*model.student.parameters(), *model.ae.parameters()]
+        optimizer = torch.optim.Adam(parameters, lr=1e-4, weight_decay=1e-5)
+        model.train()
+        for step in range(self.settings["steps"]):
+            index = step % len(images)
+            loss_st, loss_ae, loss_stae = model(images[index : index + 1], noise[step % len(noise)][None])
+            optimizer.zero_grad()
+            (loss_st + loss_ae + loss_stae).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            map_st, map_ae = model.get_maps(images, normalize=False)
+            for name, maps in (("st", map_st), ("ae", map_ae)):
+                values = reduce_tensor_elems(maps)  # torch.quantile takes at most 2**24 values
+                model.quantiles[f"qa_{name}"].copy_(torch.quantile(values, 0.9))
+                model.quantiles[f"qb_{name}"].copy_(torch.quantile(values, 0.995))
 
     def _fit_predict(self, references: list[bytes], queries: list[bytes]) -> list[np.ndarray]:
         import torch
 
         model = self._model()
+        if self.name == "efficient_ad":
+            self._fit_efficient_ad(model, references)
+            return self._predict(model, queries)
         model.train()
         with torch.no_grad():
             for start in range(0, len(references), 8):
@@ -156,8 +232,15 @@ class FittedExpert:
                 with warnings.catch_warnings():  # anomalib 2.x warns about a parameter we do not pass
                     warnings.simplefilter("ignore", DeprecationWarning)
                     model.subsample_embedding(sampling_ratio=self.settings["coreset"])
-            model.eval()
-            maps = []
+        return self._predict(model, queries)
+
+    def _predict(self, model, queries: list[bytes]) -> list[np.ndarray]:
+        """One float16 anomaly map per query image, at ``image_size``."""
+        import torch
+
+        model.eval()
+        maps = []
+        with torch.no_grad():
             for start in range(0, len(queries), 8):
                 output = model(self._tensor(queries[start : start + 8]))
                 maps += [m.squeeze().numpy().astype(np.float16) for m in output.anomaly_map]

@@ -9,6 +9,7 @@ from pathlib import Path
 # Before `datasets` is imported: its caches go to a throwaway folder, and nothing goes online.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="triad-test-hf-cache-")
 os.environ["TRIAD_EXPERT_CACHE"] = tempfile.mkdtemp(prefix="triad-test-expert-cache-")
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="triad-test-cache-")  # anomalib's weights folder
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 

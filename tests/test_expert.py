@@ -110,14 +110,23 @@ def test_bad_expert_input(built, maps, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("name", ["padim", "patchcore"])
-def test_a_fitted_expert_drives_the_condition_and_its_maps_are_cached(built, tmp_path, capsys, monkeypatch, name):
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("padim", "image_size=64"),
+        ("patchcore", "image_size=64"),
+        ("efficient_ad", "image_size=256,steps=2"),  # 2.5 s a step on a 2-core CPU: one category
+    ],
+)
+def test_a_fitted_expert_drives_the_condition_and_its_maps_are_cached(
+    built, tmp_path, capsys, monkeypatch, name, settings
+):
     pytest.importorskip("anomalib")
     from baselines.experts import FittedExpert
 
     monkeypatch.setenv("TRIAD_EXPERT_CACHE", str(tmp_path / "cache"))
     args = ["eval", "--model", "chance", "--data", str(built), "--config", "synthetic", "--conditions", "expert"]
-    args += ["--expert", name, "--expert-args", "pre_trained=false,image_size=64,k_shot=2"]
+    args += ["--expert", name, "--expert-args", f"pre_trained=false,k_shot=2,{settings}", "--limit", "3"]
     assert main([*args, "--out", str(tmp_path / "first")]) == 0
     cached = list((tmp_path / "cache").glob("*.npz"))
     assert len(cached) == 1
@@ -143,6 +152,15 @@ def test_a_pre_trained_backbone_without_network_says_what_to_do(built, tmp_path,
     args = ["eval", "--model", "chance", "--data", built, "--config", "synthetic", "--conditions", "expert"]
     err = run_error(capsys, [*args, "--expert", "padim", "--out", tmp_path / "run"])
     assert "cannot get the pre-trained resnet18 weights" in err and "use --expert-args pre_trained=false" in err
+    assert not (tmp_path / "run").exists()
+    assert main([str(a) for a in [*args, "--expert", "efficient_ad", "--out", tmp_path / "run"]]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # after anomalib's download progress bar
+    assert "cannot get the pre-trained teacher weights" in err and "pre_trained=false" in err
+    err = run_error(capsys, [*args, "--expert", "efficient_ad", "--expert-args", "pre_trained=false,image_size=128",
+                             "--out", tmp_path / "run"])  # fmt: skip
+    assert "image_size=128: EfficientAD needs >= 256" in err
+    err = run_error(capsys, [*args, "--expert", "padim", "--expert-args", "steps=3", "--out", tmp_path / "run"])
+    assert "expert padim takes no setting 'steps'" in err
     assert not (tmp_path / "run").exists()
 
 
