@@ -43,8 +43,9 @@ SETTINGS = {
     "coreset": float,
     "model_size": str,
     "steps": int,
+    "device": str,
 }
-DEFAULTS = {"pre_trained": True, "k_shot": "full", "image_size": 256, "seed": 0}
+DEFAULTS = {"pre_trained": True, "k_shot": "full", "image_size": 256, "seed": 0, "device": "cpu"}
 EXPERT_DEFAULTS = {
     "padim": {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"]},
     "patchcore": {"backbone": "resnet18", "layers": ["layer2", "layer3"], "coreset": 0.1},
@@ -134,9 +135,13 @@ class FittedExpert:
                 pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), np.float32)
             pixels = pixels / 255.0 if self.name == "efficient_ad" else (pixels / 255.0 - _MEAN) / _STD
             arrays.append(pixels.transpose(2, 0, 1))
-        return torch.tensor(np.stack(arrays), dtype=torch.float32)
+        return torch.tensor(np.stack(arrays), dtype=torch.float32, device=self.settings["device"])
 
     def _model(self):
+        """The expert's torch module on ``device``, seeded."""
+        return self._build().to(self.settings["device"])
+
+    def _build(self):
         import torch
 
         torch.manual_seed(self.settings["seed"])
@@ -197,7 +202,7 @@ class FittedExpert:
             model.mean_std["mean"].copy_(features.mean(dim=(0, 2, 3), keepdim=True))
             model.mean_std["std"].copy_(features.std(dim=(0, 2, 3), keepdim=True))
         generator = torch.Generator().manual_seed(self.settings["seed"])
-        noise = torch.rand((4, *images.shape[1:]), generator=generator)  # stands in for ImageNet penalty images
+        noise = torch.rand((4, *images.shape[1:]), generator=generator).to(images.device)  # for ImageNet penalty images
         parameters = [*model.student.parameters(), *model.ae.parameters()]
         optimizer = torch.optim.Adam(parameters, lr=1e-4, weight_decay=1e-5)
         model.train()
@@ -243,7 +248,7 @@ class FittedExpert:
         with torch.no_grad():
             for start in range(0, len(queries), 8):
                 output = model(self._tensor(queries[start : start + 8]))
-                maps += [m.squeeze().numpy().astype(np.float16) for m in output.anomaly_map]
+                maps += [m.squeeze().cpu().numpy().astype(np.float16) for m in output.anomaly_map]
         return maps
 
 

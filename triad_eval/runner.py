@@ -143,10 +143,11 @@ def run_eval(settings: EvalSettings) -> RunResult:
         responses = cache.get_many(keys)
         from_cache = len(responses)
         todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in responses]
-        # A batch is what an adapter gets at once; API adapters get several waves of requests per
-        # batch and report each response as it arrives, so it is cached at once.
+        # A batch is what an adapter gets at once; API adapters get many waves of requests per
+        # batch (each batch ends with a drain, slots idle while the last answers come back) and
+        # report each response as it arrives, so it is cached at once.
         batch_size = (
-            max(settings.batch_size, 8 * settings.concurrency) if settings.concurrency > 1 else settings.batch_size
+            max(settings.batch_size, 64 * settings.concurrency) if settings.concurrency > 1 else settings.batch_size
         )
         with tqdm(total=len(requests), initial=from_cache, desc=settings.model, unit="req", disable=None) as bar:
             for start in range(0, len(todo), batch_size):

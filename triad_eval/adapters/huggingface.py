@@ -153,7 +153,8 @@ class HuggingFace(ModelAdapter):
 
         inputs = self._inputs(requests)
         with torch.inference_mode():
-            logits = self.model(**inputs).logits[:, -1, :].float()
+            # the next-token logits only: the full (tokens x vocabulary) matrix is gigabytes for a 7B model's image
+            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
         log_probs = torch.log_softmax(logits, dim=-1)
         responses = []
         for row, request in zip(log_probs, requests, strict=True):

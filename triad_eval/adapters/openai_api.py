@@ -153,6 +153,7 @@ class OpenAICompatible(ModelAdapter):
 
     async def _with_retries(self, client, request: Request, scores: bool) -> Response:
         import openai
+        from openai.types.chat import ChatCompletion
 
         arguments = {"model": self.model, "messages": self._messages(request), "max_tokens": self.max_tokens,
                      "temperature": self.temperature}  # fmt: skip
@@ -161,7 +162,11 @@ class OpenAICompatible(ModelAdapter):
         for attempt in range(self.max_retries + 1):
             began = time.perf_counter()
             try:
-                completion = await client.chat.completions.create(**arguments)
+                # client.post is the SDK's documented low-level call: the same request, retries off,
+                # errors and response parsing as chat.completions.create, minus its per-request
+                # transform of the typed parameters (~2 ms of CPU a request with an image, the
+                # bottleneck at high concurrency); the arguments here are plain JSON already.
+                completion = await client.post("/chat/completions", body=arguments, cast_to=ChatCompletion)
                 return self._response(completion, request, scores, time.perf_counter() - began)
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError, openai.APIResponseValidationError, _Malformed,
