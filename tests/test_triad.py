@@ -181,30 +181,37 @@ def test_converter_bad_input(checkpoints, tmp_path, capsys):
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no staging folder left behind
 
 
-def test_triad_runs_the_expert_condition_with_region_tokens(checkpoints, built, maps, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("variant", "conditions"),
+    [("zero_shot", ["zero_shot", "expert"]), ("one_shot", ["one_shot+expert", "process+one_shot+expert"])],
+)
+def test_triad_runs_the_expert_condition_with_region_tokens(
+    checkpoints, built, maps, tmp_path, capsys, variant, conditions
+):
     from triad_eval.adapters import load_adapter
     from triad_eval.data import open_dataset
     from triad_eval.experts import parse_expert
     from triad_eval.requests import build_requests
 
-    folder = checkpoints["zero_shot"][1]
+    folder = checkpoints[variant][1]
     out = tmp_path / "run"
     argv = ["eval", "--model", f"triad:{folder}", "--data", str(built), "--config", "synthetic", "--out", str(out),
-            "--conditions", "zero_shot,expert", "--expert", f"maps:{maps}", "--expert-args", "crop=32",
-            "--tasks", "discrimination", "--limit", "4", "--allow-failures"]  # fmt: skip
+            "--conditions", ",".join(conditions), "--expert", f"maps:{maps}", "--expert-args", "crop=32",
+            "--tasks", "discrimination", "--limit", "4", "--batch-size", "3", "--allow-failures"]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    assert {r["condition"] for r in rows} == {"zero_shot", "expert"}
+    assert {r["condition"] for r in rows} == set(conditions)
     assert all(r["status"] in ("ok", "unparsed") for r in rows)
 
     adapter = load_adapter(f"triad:{folder}")
     data = open_dataset(str(built), "synthetic")
     expert = parse_expert(f"maps:{maps}", {"crop": "32"})
-    requests, _ = build_requests(data, ["discrimination"], ["expert"], expert=expert)
+    requests, _ = build_requests(data, ["discrimination"], [conditions[-1]], expert=expert)
     request = next(r for r in requests if r.notes["boxes"])
     messages, images, extra = adapter._prompt(request)
-    assert len(images) == 1 and len(extra["roi_images"]) == 1
-    assert len(extra["roi_images"][0]) == len(request.notes["boxes"])
+    query = len(images) - 1  # the query image comes last (after a one-shot reference)
+    assert len(extra["roi_images"]) == len(images) and not any(extra["roi_images"][:query])
+    assert len(extra["roi_images"][query]) == len(request.notes["boxes"])
     texts = [p["text"] for p in messages[0]["content"] if p["type"] == "text"]
     assert not any("inspection model" in t for t in texts)
 
