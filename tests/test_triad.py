@@ -127,6 +127,10 @@ def test_converter_maps_every_key_and_round_trips_through_from_pretrained(checkp
     assert torch.allclose(embed[-1], embed[:-2].mean(0), atol=1e-6)
     again = AutoModelForImageTextToText.from_pretrained(converted)
     assert type(again).__name__ == "TriadForConditionalGeneration"
+    from triad_eval.adapters import load_adapter
+
+    plain = load_adapter(f"hf:{converted}")  # hf: runs it too (crops as extra images, no region tokens)
+    assert type(plain.model).__name__ == "TriadForConditionalGeneration"
     tokenizer_config = json.loads((converted / "config.json").read_text())
     assert tokenizer_config["model_type"] == "triad"
     assert checkpoints["one_shot"][1].joinpath("config.json").read_text().count('"one_shot"') == 1

@@ -78,6 +78,8 @@ class HuggingFace(ModelAdapter):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        import triad_eval.triad  # noqa: F401 - registers the triad model type (converted Triad folders)
+
         local = Path(model).expanduser()
         if local.exists():
             self.check_folder(local)

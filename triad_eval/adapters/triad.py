@@ -38,8 +38,6 @@ class Triad(HuggingFace):
     """Triad from a converted checkpoint; region crops become region tokens of the query image."""
 
     def check_folder(self, path: Path) -> None:
-        import triad_eval.triad  # noqa: F401 - registers the triad model type with transformers
-
         check_triad_folder(path)
         super().check_folder(path)
 
