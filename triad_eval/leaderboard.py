@@ -224,7 +224,8 @@ def _samples(entries: list[dict], count: int = SAMPLES) -> str:
     dataset = entries[0]["config"]["dataset"]
     images = _record_images(dataset, set(chosen))
     if images is None:
-        return f"<h3>Samples</h3><p>Images not shown: {html.escape(dataset['source'])} is not a local folder.</p>"
+        source = html.escape(dataset["source"])
+        return f"<h3>Samples</h3><p>Images not shown: {source} is not a local dataset folder.</p>"
     parts = ["<h3>Samples</h3><p>Regions of interest the expert flagged are drawn in red.</p>"]
     for record_id in chosen:
         rows = by_id[record_id]
@@ -240,12 +241,17 @@ def _samples(entries: list[dict], count: int = SAMPLES) -> str:
 
 
 def _record_images(dataset: dict, ids: set[str]) -> dict[str, bytes] | None:
-    """Image bytes of ``ids`` from a local dataset folder, or ``None`` when it is not local."""
+    """Image bytes of ``ids`` from a local dataset folder, or ``None`` when it is not local (or
+    no longer a readable dataset)."""
+    from instructiad.errors import InstructIADError
     from triad_eval.data import open_dataset
 
     if not Path(dataset["source"]).is_dir():
         return None
-    data = open_dataset(dataset["source"], dataset["config"], dataset["split"])
+    try:
+        data = open_dataset(dataset["source"], dataset["config"], dataset["split"])
+    except InstructIADError:
+        return None
     return {r["id"]: r["image"]["bytes"] for r in data.records if r["id"] in ids}
 
 
