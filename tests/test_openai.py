@@ -124,9 +124,8 @@ def test_option_probabilities_come_from_logprobs(built, tmp_path, stub, capsys):
 
 
 def test_letter_probabilities_handle_tokenizer_variants():
-    class Token:
-        def __init__(self, token, p):
-            self.token, self.logprob = token, __import__("math").log(p)
+    def Token(token, p):
+        return {"token": token, "logprob": __import__("math").log(p)}
 
     probs = letter_probabilities(
         [Token("▁A", 0.3), Token(" B", 0.3), Token("(C", 0.2), Token("yes", 0.2)], ["A", "B", "C"]
