@@ -66,6 +66,9 @@ def test_region_tokens_count_and_placement_for_0_to_5_crops(checkpoints, variant
     with torch.inference_mode():
         plain = _inputs(processor, 0)
         without = model.model.get_image_features(**_image_args(plain)).pooler_output[0]
+        # a crop goes through exactly the image's path: tower, layer, projector (the base tile here)
+        base_tile = plain["pixel_values"][0][:1]
+        assert torch.allclose(model.model.encode_crops(base_tile)[0], without[: SIDE * SIDE], atol=1e-6)
         for crops in range(6):
             inputs = _inputs(processor, crops)
             assert inputs["roi_counts"].tolist() == [crops]
