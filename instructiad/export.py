@@ -108,11 +108,13 @@ def build_dataset(
     processes: str | Path | None = None,
     templates: str = DEFAULT_SET,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    source_args: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, ConfigSummary]:
     """Build the dataset folder ``out`` from ``sources``.
 
     Args:
         sources: ``(reader name or None to detect, root)`` pairs, one per source.
+        source_args: reader name -> that reader's options (e.g. Real-IAD's ``resolution``).
         out: the folder to create; it must not exist.
         version: semver of the dataset, written to the card and manifest.
         num_proc: processes that read and check images (output does not depend on it).
@@ -145,6 +147,12 @@ def build_dataset(
     if max_side is not None and max_side < 1:
         raise InstructIADError(f"--max-side {max_side}: must be a positive number of pixels")
     resolved = _resolve(sources)
+    source_args = source_args or {}
+    extra = sorted(set(source_args) - {reader.name for reader, _ in resolved})
+    if extra:
+        raise InstructIADError(f"--source-args {extra[0]}: no such --source in this build")
+    for reader, _ in resolved:
+        reader.check_options(source_args.get(reader.name, {}))
     catalog = Catalog(processes)
     name, _, wanted = templates.partition("@")
     template_set = TemplateSet(name, wanted or None)
@@ -157,11 +165,12 @@ def build_dataset(
         for reader, root in resolved:
             summaries[reader.name] = _build_config(
                 reader, root, partial, overall, catalog, template_set, num_proc=num_proc, max_side=max_side,
-                on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes,
+                on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes, options=source_args.get(reader.name, {}),
             )  # fmt: skip
         _copy_annotations(partial, summaries, catalog)
         options = {"max_side": max_side, "on_bad_file": on_bad_file, "template_set": template_set.name,
-                   "template_version": template_set.version}  # fmt: skip
+                   "template_version": template_set.version,
+                   "source_args": {name: source_args[name] for name in sorted(source_args)}}  # fmt: skip
         _write_metadata(partial, summaries, overall.hexdigest(), version=version, options=options)
         partial.rename(out)
     except BaseException:
@@ -195,12 +204,13 @@ def _build_config(
     max_side: int | None,
     on_bad_file: str,
     max_shard_bytes: int,
+    options: dict[str, str],
 ) -> ConfigSummary:
     skipped = SkippedFiles()
     on_bad = skipped if on_bad_file == "skip" else raise_bad_file
     summary = ConfigSummary(reader)
     fingerprint = Fingerprint()
-    for split, samples in list_samples(reader.name, root, on_bad).items():
+    for split, samples in list_samples(reader.name, root, on_bad, options).items():
         writer = ShardWriter(folder / "data" / reader.name, split, max_shard_bytes)
         split_summary = SplitSummary()
         records = iter_records(

@@ -22,15 +22,20 @@ THREADS = 3
 """Threads that make records within one process."""
 
 
-def list_samples(name: str | None, root: str | Path, on_bad: OnBadFile = raise_bad_file) -> dict[str, list[Sample]]:
-    """Every sample of one source, grouped by split in :data:`SPLITS` order.
+def list_samples(
+    name: str | None, root: str | Path, on_bad: OnBadFile = raise_bad_file, options: dict[str, str] | None = None
+) -> dict[str, list[Sample]]:
+    """Every sample of one source, grouped by split in :data:`SPLITS` order; ``options`` are
+    the reader's own (:attr:`~instructiad.sources.registry.Reader.options`).
 
     Raises:
-        InstructIADError: the root is missing, matches no reader, or holds an empty category.
+        InstructIADError: the root is missing, matches no reader, holds an empty category, or
+            an option the reader does not take.
     """
     reader, path = resolve_source(name, root)
+    reader.check_options(options or {})
     by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
-    for sample in reader.iter_samples(path, on_bad):
+    for sample in reader.iter_samples(path, on_bad, **(options or {})):
         by_split[sample.split].append(sample)
     return {split: samples for split, samples in by_split.items() if samples}
 

@@ -265,3 +265,47 @@ def test_skip_leaves_bad_files_out_counts_and_lists_them(tmp_path, capsys):
     code, stdout, _ = run(capsys, "info", out)
     assert "skipped      3 file(s)" in stdout
     assert run(capsys, "verify", out)[0] == 0
+
+
+def test_build_takes_a_readers_options(tmp_path, capsys):
+    """Real-IAD's resolution and split set, chosen on the command line and recorded."""
+    from datasets import load_dataset
+
+    root = tmp_path / "real_iad"
+    for resolution in ("256", "512"):
+        layouts.make_real_iad(root, categories=("toy_brick",), resolution=resolution)
+    single_view = root / "realiad_jsons" / "realiad_jsons_sv"
+    single_view.mkdir(parents=True)
+    splits = json.loads((root / "realiad_jsons" / "realiad_jsons" / "toy_brick.json").read_text())
+    for split in ("train", "test"):
+        splits[split] = [item for item in splits[split] if "_C1_" in item["image_path"]]
+    (single_view / "toy_brick.json").write_text(json.dumps(splits))
+
+    def paths(out):
+        rows = load_dataset(str(out), "real_iad", split="test")
+        return [row["image_path"] for row in rows["metadata"]]
+
+    assert run(capsys, "build", "--source", f"real_iad={root}", "--out", tmp_path / "default")[0] == 0
+    default = paths(tmp_path / "default")
+    assert default and all(p.startswith("realiad_512/") for p in default)
+    args = ["--source-args", "real_iad:resolution=256,split_set=realiad_jsons_sv"]
+    assert run(capsys, "build", "--source", f"real_iad={root}", *args, "--out", tmp_path / "chosen")[0] == 0
+    chosen = paths(tmp_path / "chosen")
+    assert all(p.startswith("realiad_256/") and "_C1_" in p for p in chosen) and len(chosen) == len(default) // 2
+    report = json.loads((tmp_path / "chosen" / "build_report.json").read_text())
+    assert report["options"]["source_args"] == {"real_iad": {"resolution": "256", "split_set": "realiad_jsons_sv"}}
+    capsys.readouterr()  # load_dataset's progress
+
+    for bad, message in [
+        ("real_iad:colour=red", "unknown option 'colour' (known: resolution, split_set)"),
+        ("real_iad:resolution=300", "resolution=300: Real-IAD comes in raw, 1024, 512, 256"),
+        ("real_iad:split_set=nope", "missing realiad_jsons/nope/<category>.json"),
+        ("mvtec_ad:resolution=256", "--source-args mvtec_ad: no such --source in this build"),
+        ("real_iad", "expected NAME:key=value"),
+        ("real_iad:resolution", "'resolution' is not key=value"),
+    ]:
+        code, _, err = run(
+            capsys, "build", "--source", f"real_iad={root}", "--source-args", bad, "--out", tmp_path / "x"
+        )
+        assert code == 1 and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "x").exists()

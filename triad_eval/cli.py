@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
         "--source", action="append", required=True, metavar="NAME=PATH",
         help="a source and its root, e.g. mvtec_ad=/data/mvtec_ad (repeatable; a bare PATH is detected)",
     )  # fmt: skip
+    build.add_argument(
+        "--source-args", action="append", default=[], metavar="NAME:K=V,...",
+        help="a reader's options, e.g. real_iad:resolution=512,split_set=realiad_jsons_sv (repeatable)",
+    )  # fmt: skip
     build.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
     build.add_argument("--version", default=instructiad.DATASET_VERSION, help="dataset semver (default: %(default)s)")
     build.add_argument("--num-proc", type=int, default=1, help="processes that read images (default: 1)")
@@ -235,10 +239,18 @@ def _synthesize(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from instructiad.export import build_dataset, parse_source
+    from triad_eval.adapters import parse_model_args
 
+    source_args = {}
+    for text in args.source_args:
+        name, sep, options = text.partition(":")
+        if not sep or not name:
+            raise InstructIADError(f"--source-args {text}: expected NAME:key=value,...")
+        source_args[name] = parse_model_args(options, f"--source-args {name}")
     summaries = build_dataset(
         [parse_source(text) for text in args.source],
         args.out,
+        source_args=source_args,
         version=args.version,
         num_proc=args.num_proc,
         max_side=args.max_side,
@@ -328,7 +340,7 @@ def _eval(args: argparse.Namespace) -> int:
         resume=args.resume,
         concurrency=args.concurrency,
         expert=args.expert,
-        expert_args=parse_model_args(args.expert_args),
+        expert_args=parse_model_args(args.expert_args, "--expert-args"),
     )
     result = run_eval(settings)
     print((result.folder / "summary.txt").read_text(), end="")

@@ -73,10 +73,13 @@ def iter_samples(
     split_set: str = DEFAULT_SPLIT_SET,
 ) -> Iterator[Sample]:
     """Samples of every category with a split file: train then test, in path order."""
+    if resolution is not None and resolution not in RESOLUTIONS:
+        raise InstructIADError(f"resolution={resolution}: Real-IAD comes in {', '.join(RESOLUTIONS)}")
     splits = split_folder(root, split_set)
     images = image_folder(root, resolution)
     if splits is None or images is None:
-        missing = f"realiad_jsons/{split_set}/<category>.json" if splits is None else "realiad_<resolution>/"
+        folder = f"realiad_{resolution or '<resolution>'}/"
+        missing = f"realiad_jsons/{split_set}/<category>.json" if splits is None else folder
         raise InstructIADError(f"{root}: not a Real-IAD layout (missing {missing})")
     for split_file in sorted(splits.glob("*.json"), key=lambda p: p.name):
         yield from _iter_category(root, images / split_file.stem, split_file, on_bad)
@@ -146,4 +149,8 @@ READER = Reader(
     looks_like=looks_like,
     iter_samples=iter_samples,
     defects={category: tuple(DEFECT_CODES.values()) for category in CATEGORIES},
+    options={
+        "resolution": f"image folder realiad_<resolution>: {', '.join(RESOLUTIONS)} (default: largest present)",
+        "split_set": f"split files, e.g. realiad_jsons_sv or realiad_jsons_fuiad_0.4 (default: {DEFAULT_SPLIT_SET})",
+    },
 )

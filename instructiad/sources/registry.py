@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instructiad.errors import OnBadFile
+from instructiad.errors import InstructIADError, OnBadFile
 from instructiad.sample import Sample
 
 
@@ -25,6 +25,8 @@ class Reader:
             order (category, split, then path).
         defects: category -> every defect name the reader can emit for it (what process
             annotations must cover); empty for layouts whose categories are the user's own.
+        options: keyword options ``iter_samples`` takes (``triad build --source-args``),
+            name -> what it chooses, for error messages and ``--help``.
     """
 
     name: str
@@ -35,3 +37,11 @@ class Reader:
     looks_like: Callable[[Path], bool]
     iter_samples: Callable[[Path, OnBadFile], Iterator[Sample]]
     defects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def check_options(self, options: Mapping[str, str]) -> None:
+        """Raise naming the first option this reader does not take (and those it does)."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise InstructIADError(f"--source-args {self.name}: unknown option {unknown[0]!r} (known: {known})")

@@ -24,13 +24,14 @@ _HF_ARGS = {
 }  # fmt: skip
 
 
-def parse_model_args(text: str | None) -> dict[str, str]:
-    """``"seed=3,latency_ms=5"`` -> ``{"seed": "3", "latency_ms": "5"}``."""
+def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, str]:
+    """``"seed=3,latency_ms=5"`` -> ``{"seed": "3", "latency_ms": "5"}``; ``flag`` names the
+    option in errors."""
     args = {}
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InstructIADError(f"--model-args: {item!r} is not key=value")
+            raise InstructIADError(f"{flag}: {item!r} is not key=value")
         args[key.strip()] = value.strip()
     return args
 
