@@ -19,8 +19,11 @@ ALL_CONFIG = "all"
 HUB_REPO = "triad/instructiad"
 
 
-def render_card(summaries: dict[str, ConfigSummary], *, version: str, fingerprint: str, report: dict) -> str:
-    """README.md text for a built folder: YAML header, then sources, counts and fields."""
+def render_card(
+    summaries: dict[str, ConfigSummary], *, version: str, fingerprint: str, report: dict, hub_repo: str = HUB_REPO
+) -> str:
+    """README.md text for a built folder: YAML header, then sources, counts and fields; the load
+    examples name ``hub_repo``."""
     licenses = sorted({c.reader.license for c in summaries.values()})
     card_data = DatasetCardData(
         pretty_name="InstructIAD",
@@ -50,8 +53,8 @@ def render_card(summaries: dict[str, ConfigSummary], *, version: str, fingerprin
         "```python",
         "from datasets import load_dataset",
         "",
-        f'ds = load_dataset("{HUB_REPO}", revision="v{version}")  # config "{ALL_CONFIG}": every source',
-        f'ds = load_dataset("{HUB_REPO}", "{next(iter(summaries))}", revision="v{version}")',
+        f'ds = load_dataset("{hub_repo}", revision="v{version}")  # config "{ALL_CONFIG}": every source',
+        f'ds = load_dataset("{hub_repo}", "{next(iter(summaries))}", revision="v{version}")',
         'ds = load_dataset("path/to/this/folder", "' + next(iter(summaries)) + '")  # a local copy, same result',
         "```",
         "",

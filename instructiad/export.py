@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 import instructiad
 from cot_m.engine import DEFAULT_SET, TemplateSet
-from instructiad.card import render_card
+from instructiad.card import HUB_REPO, render_card
 from instructiad.errors import InstructIADError, SkippedFiles, raise_bad_file
 from instructiad.manifest import MANIFEST, Fingerprint, sha256_file
 from instructiad.pipeline import iter_records, list_samples
@@ -109,12 +109,14 @@ def build_dataset(
     templates: str = DEFAULT_SET,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
     source_args: dict[str, dict[str, str]] | None = None,
+    hub_repo: str = HUB_REPO,
 ) -> dict[str, ConfigSummary]:
     """Build the dataset folder ``out`` from ``sources``.
 
     Args:
         sources: ``(reader name or None to detect, root)`` pairs, one per source.
         source_args: reader name -> that reader's options (e.g. Real-IAD's ``resolution``).
+        hub_repo: the Hub dataset repo the card's load examples name.
         out: the folder to create; it must not exist.
         version: semver of the dataset, written to the card and manifest.
         num_proc: processes that read and check images (output does not depend on it).
@@ -168,9 +170,14 @@ def build_dataset(
                 on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes, options=source_args.get(reader.name, {}),
             )  # fmt: skip
         _copy_annotations(partial, summaries, catalog)
-        options = {"max_side": max_side, "on_bad_file": on_bad_file, "template_set": template_set.name,
-                   "template_version": template_set.version,
-                   "source_args": {name: source_args[name] for name in sorted(source_args)}}  # fmt: skip
+        options = {
+            "max_side": max_side,
+            "on_bad_file": on_bad_file,
+            "template_set": template_set.name,
+            "template_version": template_set.version,
+            "source_args": {name: source_args[name] for name in sorted(source_args)},
+            "hub_repo": hub_repo,
+        }
         _write_metadata(partial, summaries, overall.hexdigest(), version=version, options=options)
         partial.rename(out)
     except BaseException:
@@ -272,7 +279,8 @@ def _write_metadata(
     }
     _write_json(folder / BUILD_REPORT, report)
     (folder / "README.md").write_text(
-        render_card(summaries, version=version, fingerprint=fingerprint, report=report), encoding="utf-8"
+        render_card(summaries, version=version, fingerprint=fingerprint, report=report, hub_repo=options["hub_repo"]),
+        encoding="utf-8",
     )
 
     shards = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
+from instructiad.export import BUILD_REPORT
 from instructiad.manifest import MANIFEST, read_manifest, verify
 
 
@@ -44,6 +46,9 @@ def push(
     files = {**{name: entry["bytes"] for name, entry in manifest["files"].items()}}
     files[MANIFEST] = (folder / MANIFEST).stat().st_size
     plan = [f"{name}  {size} bytes" for name, size in sorted(files.items())]
+    named = json.loads((folder / BUILD_REPORT).read_text(encoding="utf-8"))["options"].get("hub_repo")
+    if named and named != repo_id:
+        plan.append(f"note: the card's load examples name {named}; rebuild with --repo {repo_id} to name this repo")
     total = sum(files.values())
     summary = f"{len(files)} files, {total} bytes -> datasets/{repo_id}, tag {tag}"
     if dry_run:

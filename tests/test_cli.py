@@ -61,8 +61,11 @@ def test_demo_refuses_to_replace_a_folder_it_did_not_make(tmp_path, capsys):
 def test_build_info_verify_push_dry_run(tmp_path, capsys):
     source = small_source(tmp_path / "src")
     out = tmp_path / "ds"
-    code, stdout, _ = run(capsys, "build", "--source", f"synthetic={source}", "--out", out, "--version", "2.0.0")
+    code, stdout, _ = run(
+        capsys, "build", "--source", f"synthetic={source}", "--out", out, "--version", "2.0.0", "--repo", "me/iad"
+    )
     assert code == 0 and "synthetic: 18 records" in stdout
+    assert 'load_dataset("me/iad", revision="v2.0.0")' in (out / "README.md").read_text()
 
     code, stdout, _ = run(capsys, "info", out)
     assert code == 0
@@ -75,6 +78,8 @@ def test_build_info_verify_push_dry_run(tmp_path, capsys):
 
     code, stdout, _ = run(capsys, "push", out, "--repo", "someone/instructiad", "--dry-run")
     assert code == 0
+    assert "note: the card's load examples name me/iad; rebuild with --repo someone/instructiad" in stdout
+    assert "note:" not in run(capsys, "push", out, "--repo", "me/iad", "--dry-run")[1]
     assert "data/synthetic/test-00000-of-00001.parquet" in stdout
     assert "dry run: would upload 7 files" in stdout and "tag v2.0.0" in stdout
 

@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a reader's options, e.g. real_iad:resolution=512,split_set=realiad_jsons_sv (repeatable)",
     )  # fmt: skip
     build.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    build.add_argument(
+        "--repo",
+        default="triad/instructiad",
+        metavar="ID",
+        help="Hub repo the card's load examples name (default: %(default)s)",
+    )
     build.add_argument("--version", default=instructiad.DATASET_VERSION, help="dataset semver (default: %(default)s)")
     build.add_argument("--num-proc", type=int, default=1, help="processes that read images (default: 1)")
     build.add_argument("--max-side", type=int, help="resize images whose longer side exceeds this (pixels)")
@@ -251,6 +257,7 @@ def _build(args: argparse.Namespace) -> int:
         [parse_source(text) for text in args.source],
         args.out,
         source_args=source_args,
+        hub_repo=args.repo,
         version=args.version,
         num_proc=args.num_proc,
         max_side=args.max_side,
