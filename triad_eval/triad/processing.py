@@ -54,6 +54,8 @@ class TriadProcessor(LlavaOnevisionProcessor):
         crops = [list(c) for c in roi_images] if roi_images is not None else [[] for _ in flat]
         if len(crops) != len(flat):
             raise ValueError(f"roi_images has {len(crops)} entries for {len(flat)} images")
+        # The parent expands each <image> through replace_image_token(image_inputs, index), which
+        # sees no per-call extras: the crop counts wait here for the length of this call.
         self._roi_counts = [len(c) for c in crops]
         try:
             inputs = super().__call__(images=images, text=text, **kwargs)
@@ -67,12 +69,10 @@ class TriadProcessor(LlavaOnevisionProcessor):
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
         side = int(self.num_image_tokens**0.5)
         count = self._roi_counts[image_idx] if image_idx < len(self._roi_counts) else 0
-        if self.roi_variant == "one_shot":
-            tokens = self.num_image_tokens + region_tokens(count, side) + 1
-            return self.image_token * tokens
-        return super().replace_image_token(image_inputs, image_idx, **kwargs) + self.image_token * region_tokens(
-            count, side
-        )
+        regions = self.image_token * region_tokens(count, side)
+        if self.roi_variant == "one_shot":  # base tile, regions, newline
+            return self.image_token * self.num_image_tokens + regions + self.image_token
+        return super().replace_image_token(image_inputs, image_idx, **kwargs) + regions
 
     def crop_pixels(self, crops: list[Image.Image]) -> torch.Tensor:
         """Crops resized to the tower's input and normalised: (n, 3, S, S) float32."""
