@@ -169,6 +169,9 @@ def test_converter_bad_input(checkpoints, tmp_path, capsys):
     extra = copy("extra")
     save_file({"model.extra_head.weight": torch.zeros(2)}, extra / "model-extra.safetensors")
     _fails(capsys, ["convert-checkpoint", str(extra), str(tmp_path / "e")], "no rule maps", "model.extra_head.weight")
+    deeper = copy("deeper")  # a layer config.json does not declare
+    save_file({"model.layers.7.mlp.up_proj.weight": torch.zeros(64, 32)}, deeper / "model-extra.safetensors")
+    _fails(capsys, ["convert-checkpoint", str(deeper), str(tmp_path / "h")], "left over", "model.layers.7")
     missing = copy("missing")
     shard = missing / "model-00002-of-00002.safetensors"
     with safe_open(shard, framework="pt") as handle:
@@ -183,7 +186,7 @@ def test_converter_bad_input(checkpoints, tmp_path, capsys):
     busy.mkdir()
     (busy / "keep.txt").write_text("x")
     _fails(capsys, ["convert-checkpoint", str(original), str(busy)], "not empty")
-    for name in "abcdefg":
+    for name in "abcdefgh":
         assert not (tmp_path / name).exists()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no staging folder left behind
 

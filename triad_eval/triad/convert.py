@@ -209,7 +209,7 @@ def map_keys(src: Path, shapes: dict, expected: dict[str, list[int]], report: Co
     tower = "model.vision_tower."
     if any(k.startswith("model.vision_tower.vision_model.") for k in expected):
         tower = "model.vision_tower.vision_model."
-    names, unmapped = {}, []
+    names, unmapped, leftover = {}, [], []
     for key in shapes:
         try:
             new = rename(key, tower)
@@ -221,9 +221,14 @@ def map_keys(src: Path, shapes: dict, expected: dict[str, list[int]], report: Co
         elif new in expected:
             names[key] = new
         elif new != "lm_head.weight":  # a tied head has no weights of its own
-            unmapped.append(key)
+            leftover.append(key)
     if unmapped:
         raise InstructIADError(f"{src}: {len(unmapped)} weight(s) no rule maps, e.g. {unmapped[0]}")
+    if leftover:
+        raise InstructIADError(
+            f"{src}: {len(leftover)} weight(s) left over (the model described by config.json has no place for "
+            f"them), e.g. {leftover[0]}"
+        )
     missing = sorted(set(expected) - set(names.values()))
     if missing:
         raise InstructIADError(
