@@ -9,8 +9,9 @@ from timm (a download the first time); without network or cached weights use
 
 EfficientAD trains its student and autoencoder for ``steps`` Adam steps (the paper: 70,000;
 default here 1,000, for CPUs) from a teacher whose pre-trained weights anomalib downloads. Its
-ImageNet penalty images (Imagenette, 1.5 GB) are not downloaded: the penalty term uses seeded
-noise images instead, a documented deviation.
+penalty term wants ImageNet images: ``penalty_images=<folder>`` (e.g. an Imagenette copy on
+disk) supplies them, transformed as anomalib does; nothing is downloaded, and without the
+folder the penalty uses seeded noise images instead (a documented deviation).
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ SETTINGS = {
     "coreset": float,
     "model_size": str,
     "steps": int,
+    "penalty_images": str,
     "device": str,
 }
 DEFAULTS = {"pre_trained": True, "k_shot": "full", "image_size": 256, "seed": 0, "device": "cpu"}
 EXPERT_DEFAULTS = {
     "padim": {"backbone": "resnet18", "layers": ["layer1", "layer2", "layer3"]},
     "patchcore": {"backbone": "resnet18", "layers": ["layer2", "layer3"], "coreset": 0.1},
-    "efficient_ad": {"model_size": "small", "steps": 1000},
+    "efficient_ad": {"model_size": "small", "steps": 1000, "penalty_images": ""},
 }
 """Settings each expert uses; others given with --expert-args are refused."""
 _MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -201,14 +203,13 @@ class FittedExpert:
             features = model.teacher(images)
             model.mean_std["mean"].copy_(features.mean(dim=(0, 2, 3), keepdim=True))
             model.mean_std["std"].copy_(features.std(dim=(0, 2, 3), keepdim=True))
-        generator = torch.Generator().manual_seed(self.settings["seed"])
-        noise = torch.rand((4, *images.shape[1:]), generator=generator).to(images.device)  # for ImageNet penalty images
+        penalty = self._penalty_images()
         parameters = [*model.student.parameters(), *model.ae.parameters()]
         optimizer = torch.optim.Adam(parameters, lr=1e-4, weight_decay=1e-5)
         model.train()
         for step in range(self.settings["steps"]):
             index = step % len(images)
-            loss_st, loss_ae, loss_stae = model(images[index : index + 1], noise[step % len(noise)][None])
+            loss_st, loss_ae, loss_stae = model(images[index : index + 1], next(penalty).to(images.device))
             optimizer.zero_grad()
             (loss_st + loss_ae + loss_stae).backward()
             optimizer.step()
@@ -219,6 +220,33 @@ class FittedExpert:
                 values = reduce_tensor_elems(maps)  # torch.quantile takes at most 2**24 values
                 model.quantiles[f"qa_{name}"].copy_(torch.quantile(values, 0.9))
                 model.quantiles[f"qb_{name}"].copy_(torch.quantile(values, 0.995))
+
+    def _penalty_images(self):
+        """Endless (1, 3, size, size) batches for EfficientAD's penalty: images of the
+        ``penalty_images`` folder in a seeded order (resized to twice the size, grey with
+        probability 0.3, centre-cropped, as anomalib prepares Imagenette), else seeded noise."""
+        import torch
+
+        size, seed = self.settings["image_size"], self.settings["seed"]
+        folder = self.settings["penalty_images"]
+        if not folder:
+            generator = torch.Generator().manual_seed(seed)
+            noise = torch.rand((4, 3, size, size), generator=generator)
+            while True:
+                yield from (image[None] for image in noise)
+        paths = sorted(p for p in Path(folder).expanduser().rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+        if not paths:
+            raise InstructIADError(f"--expert-args penalty_images={folder}: no .jpg or .png images there")
+        rng = rng_for(f"{seed}/efficient_ad/penalty")
+        while True:
+            with Image.open(rng.choice(paths)) as image:
+                picture = image.convert("RGB").resize((2 * size, 2 * size), Image.Resampling.BILINEAR)
+            if rng.random() < 0.3:
+                picture = picture.convert("L").convert("RGB")
+            offset = size // 2
+            picture = picture.crop((offset, offset, offset + size, offset + size))
+            pixels = np.asarray(picture, np.float32).transpose(2, 0, 1) / 255.0
+            yield torch.from_numpy(pixels)[None]
 
     def _fit_predict(self, references: list[bytes], queries: list[bytes]) -> list[np.ndarray]:
         import torch

@@ -115,17 +115,19 @@ def test_bad_expert_input(built, maps, tmp_path, capsys):
     [
         ("padim", "image_size=64"),
         ("patchcore", "image_size=64"),
-        ("efficient_ad", "image_size=256,steps=2"),  # 2.5 s a step on a 2-core CPU: one category
+        # 2.5 s a step on a 2-core CPU: one category; penalty images from the synthetic source's PNGs
+        ("efficient_ad", "image_size=256,steps=2,penalty_images={images}"),
     ],
 )
 def test_a_fitted_expert_drives_the_condition_and_its_maps_are_cached(
-    built, tmp_path, capsys, monkeypatch, name, settings
+    built, synthetic_root, tmp_path, capsys, monkeypatch, name, settings
 ):
     pytest.importorskip("anomalib")
     from baselines.experts import FittedExpert
 
     monkeypatch.setenv("TRIAD_EXPERT_CACHE", str(tmp_path / "cache"))
     args = ["eval", "--model", "chance", "--data", str(built), "--config", "synthetic", "--conditions", "expert"]
+    settings = settings.format(images=synthetic_root)
     args += ["--expert", name, "--expert-args", f"pre_trained=false,k_shot=2,{settings}", "--limit", "3"]
     assert main([*args, "--out", str(tmp_path / "first")]) == 0
     cached = list((tmp_path / "cache").glob("*.npz"))
@@ -159,6 +161,9 @@ def test_a_pre_trained_backbone_without_network_says_what_to_do(built, tmp_path,
     err = run_error(capsys, [*args, "--expert", "efficient_ad", "--expert-args", "pre_trained=false,image_size=128",
                              "--out", tmp_path / "run"])  # fmt: skip
     assert "image_size=128: EfficientAD needs >= 256" in err
+    no_images = f"pre_trained=false,steps=1,penalty_images={tmp_path / 'none'}"
+    err = run_error(capsys, [*args, "--expert", "efficient_ad", "--expert-args", no_images, "--out", tmp_path / "run"])
+    assert "penalty_images=" in err and "no .jpg or .png images there" in err
     err = run_error(capsys, [*args, "--expert", "padim", "--expert-args", "steps=3", "--out", tmp_path / "run"])
     assert "expert padim takes no setting 'steps'" in err
     assert not (tmp_path / "run").exists()
