@@ -234,3 +234,7 @@ def test_triad_spec_names_what_to_do_with_other_checkpoints(checkpoints, built, 
     capsys.readouterr()
     _fails(capsys, [*base, "--model", f"triad:{hf}", "--out", str(tmp_path / "b")], f"hf:{hf}")
     _fails(capsys, [*base, "--model", f"triad:{tmp_path / 'nope'}", "--out", str(tmp_path / "c")], "no such folder")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    _fails(capsys, [*base, "--model", f"triad:{broken}", "--out", str(tmp_path / "d")], "config.json: unreadable")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
 
 from PIL import Image
 
 from instructiad.errors import InstructIADError
 from triad_eval.adapters.base import ModelAdapter, Response
+from triad_eval.data import read_json
 from triad_eval.requests import Request
 
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -36,7 +36,7 @@ def _check_folder(path: Path) -> None:
     has_template = "chat_template.jinja" in names or "chat_template.json" in names
     for name in ("processor_config.json", "tokenizer_config.json"):
         if not has_template and name in names:
-            has_template = "chat_template" in json.loads((path / name).read_text(encoding="utf-8"))
+            has_template = "chat_template" in read_json(path / name)
     if not has_template:
         raise InstructIADError(
             f"{path}: no chat template (chat_template.jinja); the harness needs one to build prompts"

@@ -8,11 +8,11 @@ released checkpoints were trained.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
 from triad_eval.adapters.huggingface import HuggingFace, _pil
+from triad_eval.data import read_json
 from triad_eval.requests import Request
 
 
@@ -21,7 +21,7 @@ def check_triad_folder(path: Path) -> None:
     config_path = path / "config.json"
     if not path.is_dir() or not config_path.is_file():
         raise InstructIADError(f"{path}: not a Triad checkpoint folder (triad:<path> needs a folder with config.json)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json(config_path)
     model_type = config.get("model_type")
     if model_type == "triad":
         return
@@ -37,16 +37,16 @@ def check_triad_folder(path: Path) -> None:
 class Triad(HuggingFace):
     """Triad from a converted checkpoint; region crops become region tokens of the query image."""
 
-    def check_folder(self, path: Path) -> None:
-        check_triad_folder(path)
-        super().check_folder(path)
-
     def __init__(self, spec: str, model: str, **kwargs) -> None:
         if not Path(model).expanduser().exists():
             raise InstructIADError(
                 f"{model}: no such folder (triad:<path> runs a folder made by `triad convert-checkpoint`)"
             )
         super().__init__(spec, model, **kwargs)
+
+    def check_folder(self, path: Path) -> None:
+        check_triad_folder(path)
+        super().check_folder(path)
 
     def _prompt(self, request: Request) -> tuple[list[dict], list, dict]:
         """Messages without the expert's crops and sentences; each crop goes to the image before it."""
