@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
+from triad_eval.data import read_json
 
 # The towers LLaVA-OneVision checkpoints name in ``mm_vision_tower``: their full configs
 # (the checkpoint holds one layer fewer, LLaVA drops the last).
@@ -98,10 +99,7 @@ def read_source_config(src: Path) -> dict:
     path = src / "config.json"
     if not path.is_file():
         raise InstructIADError(f"{src}: not a checkpoint folder (no config.json)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InstructIADError(f"{path}: not valid JSON ({error})") from None
+    config = read_json(path)
     if config.get("model_type") in ("triad", "llava_onevision"):
         raise InstructIADError(
             f"{src}: already in the transformers layout (model_type {config['model_type']}); "
@@ -124,7 +122,7 @@ def tower_config(config: dict, src: Path) -> dict:
         return dict(KNOWN_TOWERS[name])
     for folder in (Path(name), src / name):
         if (folder / "config.json").is_file():
-            tower = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            tower = read_json(folder / "config.json")
             tower = tower.get("vision_config", tower)
             return {k: tower[k] for k in KNOWN_TOWERS["google/siglip-so400m-patch14-384"]}
     raise InstructIADError(
