@@ -156,5 +156,5 @@ def read_json(path: Path) -> dict:
     """A JSON file, or a one-line error naming it."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InstructIADError(f"{path}: unreadable ({error})") from None
