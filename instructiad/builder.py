@@ -63,7 +63,7 @@ class InstructIAD(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description="Industrial anomaly detection images with labels, masks and defect types.",
             features=FEATURES,
-            homepage="https://huggingface.co/datasets/triad/instructiad",
+            homepage=f"https://huggingface.co/datasets/{instructiad.HUB_REPO}",
         )
 
     def _roots(self) -> dict[str, str]:

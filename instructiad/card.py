@@ -10,13 +10,13 @@ from datasets.splits import SplitDict, SplitInfo
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCardData
 
+from instructiad import HUB_REPO
 from instructiad.features import FEATURES, FIELD_DOCS
 
 if TYPE_CHECKING:
     from instructiad.export import ConfigSummary
 
 ALL_CONFIG = "all"
-HUB_REPO = "triad/instructiad"
 
 
 def render_card(

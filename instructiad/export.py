@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 import instructiad
 from cot_m.engine import DEFAULT_SET, TemplateSet
-from instructiad.card import HUB_REPO, render_card
+from instructiad.card import render_card
 from instructiad.errors import InstructIADError, SkippedFiles, raise_bad_file
 from instructiad.manifest import MANIFEST, Fingerprint, sha256_file
 from instructiad.pipeline import iter_records, list_samples
@@ -109,7 +109,7 @@ def build_dataset(
     templates: str = DEFAULT_SET,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
     source_args: dict[str, dict[str, str]] | None = None,
-    hub_repo: str = HUB_REPO,
+    hub_repo: str = instructiad.HUB_REPO,
 ) -> dict[str, ConfigSummary]:
     """Build the dataset folder ``out`` from ``sources``.
 

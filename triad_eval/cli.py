@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
     build.add_argument(
         "--repo",
-        default="triad/instructiad",
+        default=instructiad.HUB_REPO,
         metavar="ID",
         help="Hub repo the card's load examples name (default: %(default)s)",
     )
