@@ -249,12 +249,18 @@ class FittedExpert:
             yield torch.from_numpy(pixels)[None]
 
     def _fit_predict(self, references: list[bytes], queries: list[bytes]) -> list[np.ndarray]:
-        import torch
-
+        """A fresh model fitted on ``references``; the anomaly maps of ``queries``."""
         model = self._model()
         if self.name == "efficient_ad":
             self._fit_efficient_ad(model, references)
-            return self._predict(model, queries)
+        else:
+            self._fit_memory_bank(model, references)
+        return self._predict(model, queries)
+
+    def _fit_memory_bank(self, model, references: list[bytes]) -> None:
+        """PaDiM's Gaussians or PatchCore's coreset from the features of ``references``."""
+        import torch
+
         model.train()
         with torch.no_grad():
             for start in range(0, len(references), 8):
@@ -265,7 +271,6 @@ class FittedExpert:
                 with warnings.catch_warnings():  # anomalib 2.x warns about a parameter we do not pass
                     warnings.simplefilter("ignore", DeprecationWarning)
                     model.subsample_embedding(sampling_ratio=self.settings["coreset"])
-        return self._predict(model, queries)
 
     def _predict(self, model, queries: list[bytes]) -> list[np.ndarray]:
         """One float16 anomaly map per query image, at ``image_size``."""

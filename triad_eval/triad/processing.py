@@ -56,13 +56,14 @@ class TriadProcessor(LlavaOnevisionProcessor):
             raise ValueError(f"roi_images has {len(crops)} entries for {len(flat)} images")
         # The parent expands each <image> through replace_image_token(image_inputs, index), which
         # sees no per-call extras: the crop counts wait here for the length of this call.
-        self._roi_counts = [len(c) for c in crops]
+        counts = [len(c) for c in crops]
+        self._roi_counts = counts
         try:
             inputs = super().__call__(images=images, text=text, **kwargs)
         finally:
             self._roi_counts = []
         if flat:
-            inputs["roi_counts"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
+            inputs["roi_counts"] = torch.tensor(counts, dtype=torch.long)
             inputs["roi_pixel_values"] = self.crop_pixels([c for image_crops in crops for c in image_crops])
         return inputs
 
