@@ -8,7 +8,7 @@ explains why the variation it shows is acceptable. Two forms are produced: LLaVA
 
 from __future__ import annotations
 
-from cot_m.context import category_context, defect_context, observed_defects
+from cot_m.context import category_context, defect_context, observation, observed_defects
 from cot_m.engine import TemplateSet
 from instructiad.processes import ProcessAnnotation
 from instructiad.seeds import rng_for
@@ -36,7 +36,13 @@ def make_conversation(record: dict, annotation: ProcessAnnotation | None, templa
     defects, problem = observed_defects(record, annotation)
     if problem:
         raise NoConversation(problem)
-    context |= {"defects": [defect_context(d, annotation) for d in defects], "location": record["location"]}
+    if templates.rules >= 2 and any(d.catch_all for d in defects):
+        raise NoConversation("a catch-all defect class has no single appearance or cause to reason from")
+    context |= {
+        "defects": [defect_context(d, annotation) for d in defects],
+        "location": record["location"],
+        "observation": observation(record),
+    }
     return instruction, templates.render("cot/anomaly", context)
 
 

@@ -1,13 +1,17 @@
 """The templating engine: versioned template sets rendered in Jinja2's sandbox.
 
 A template set is a folder ``cot_m/templates/<set>/`` with a ``set.yaml`` (``name``,
-``version``, ``description``) and one folder per *slot* (e.g. ``questions/location``) holding
+``version``, ``rules``, ``description``) and one folder per *slot* (e.g. ``questions/location``) holding
 one or more ``.j2`` files: the phrasing variants of that slot. Which variant a record gets is
 chosen with a generator seeded from the record id, never from global random state.
 
 Templates run in :class:`jinja2.sandbox.SandboxedEnvironment` with ``StrictUndefined``: a
 template that reads a missing field, or reaches outside the sandbox (``__class__`` and the
 like), fails with a :class:`TemplateError` that names the template.
+
+Earlier versions of a set stay selectable in folders ``<set>@<version>/``, so a dataset built
+with them can be rebuilt byte for byte. ``rules`` is the version of the question-making rules
+the set goes with (:mod:`cot_m.questions`): 1 for the first set, 2 from 2.0.0 on.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class TemplateSet:
 
     def __init__(self, name: str = DEFAULT_SET, version: str | None = None, root: str | Path = TEMPLATES) -> None:
         folder = Path(root) / name
+        if version is not None and (Path(root) / f"{name}@{version}" / "set.yaml").is_file():
+            folder = Path(root) / f"{name}@{version}"
         manifest = folder / "set.yaml"
         if not manifest.is_file():
             known = sorted(p.name for p in Path(root).iterdir() if (p / "set.yaml").is_file())
@@ -58,6 +64,7 @@ class TemplateSet:
         if version is not None and version != meta["version"]:
             raise TemplateError(f"template set {name!r} is version {meta['version']}, not {version}")
         self.name, self.version, self.folder = name, meta["version"], folder
+        self.rules = int(meta.get("rules", 1))
         self.description = str(meta.get("description", ""))
         self._env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(folder),

@@ -11,13 +11,15 @@ from instructiad.processes import ProcessAnnotation
 
 def example_record(annotation: ProcessAnnotation, defect: str | None) -> dict:
     """A record of the category as the builder would make it: normal (``defect`` None), or
-    showing ``defect`` in the center of the image."""
+    showing ``defect`` as one region in the center of a 300 x 300 image."""
     record_id = f"{annotation.id}/test/render/{defect or 'good'}.png"
-    record = {"id": record_id, "source": annotation.source, "category": annotation.category, "sub_types": []}
+    record = {"id": record_id, "source": annotation.source, "category": annotation.category, "sub_types": [],
+              "width": 300, "height": 300}  # fmt: skip
     if defect is None:
-        return record | {"label": "normal", "defect_types": [], "location": None, "regions": [], "location_share": 0.0}
+        return record | {"label": "normal", "defect_types": [], "location": None, "regions": [], "location_share": 0.0,
+                         "boxes": []}  # fmt: skip
     return record | {"label": "anomaly", "defect_types": [defect], "location": "center", "regions": ["center"],
-                     "location_share": 1.0}  # fmt: skip
+                     "location_share": 1.0, "boxes": [[120, 120, 180, 180]]}  # fmt: skip
 
 
 def preview(annotation: ProcessAnnotation, templates: TemplateSet, defect: str | None = None) -> str:

@@ -4,14 +4,22 @@ Options are lettered and shuffled with a generator seeded from the record id, so
 record always gets the same question. A question that cannot be made honestly (no defect,
 a single defect type, a one-step process, several defects with no single answer) is skipped
 with its reason, never invented.
+
+Two versions of the rules exist, chosen by the template set's ``rules``. Rules 2 (template
+set 2.0.0 on) make questions that need the image: no typed question for a catch-all class,
+appearance options that describe different things, and root-cause options chosen per
+category so that blind strategies score at chance (:mod:`cot_m.root_cause`). Answer letters
+and location cells are balanced over a whole dataset by :mod:`cot_m.balance`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cot_m import root_cause
 from cot_m.context import category_context, observed_defects
 from cot_m.engine import TemplateSet
 from instructiad.masks import GRID_CELLS
@@ -69,10 +77,11 @@ def make_questions(
         ``{"type", "reason"}`` for each type that was skipped.
     """
     inputs = _Inputs(record, annotation, templates, category_context(annotation, record["source"], record["category"]))
+    builders = _BUILDERS if templates.rules < 2 else _BUILDERS_V2
     questions, skipped = [], []
     for question_type in QUESTION_TYPES:
         try:
-            questions.append(_BUILDERS[question_type](inputs))
+            questions.append(builders[question_type](inputs))
         except Skip as reason:
             skipped.append({"type": question_type, "reason": str(reason)})
     return questions, skipped
@@ -155,10 +164,95 @@ def _location(inputs: _Inputs) -> Question:
     return _ask(inputs, "location", record["location"], untouched, {"region": record["location"]})
 
 
+def _typed_defect(inputs: _Inputs) -> Defect:
+    """The record's single defect, unless it is a catch-all class (rules 2)."""
+    defect = _single_defect(inputs)
+    if defect.catch_all:
+        raise Skip(f"{defect.key!r} is a catch-all class: no single answer")
+    return defect
+
+
+def _typed_others(inputs: _Inputs, defect: Defect) -> list[Defect]:
+    others = [d for d in root_cause.typed_defects(inputs.annotation) if d.key != defect.key]
+    if not others:
+        raise Skip("the category has fewer than two defect types")
+    return others
+
+
+def _defect_type_v2(inputs: _Inputs) -> Question:
+    defect = _typed_defect(inputs)
+    names = [d.name for d in _typed_others(inputs, defect)]
+    return _ask(inputs, "defect_type", defect.name, names, {"defect": defect.key})
+
+
+SAME_LOOK = 0.6
+"""Appearance texts sharing this share of their content words describe the same thing."""
+_FILLER = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+    ]
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower())) - _FILLER
+
+
+def same_look(a: str, b: str) -> bool:
+    """Two appearance texts that differ only in wording (Jaccard of content words >= :data:`SAME_LOOK`)."""
+    words_a, words_b = _content_words(a), _content_words(b)
+    return len(words_a & words_b) >= SAME_LOOK * len(words_a | words_b)
+
+
+def _appearance_v2(inputs: _Inputs) -> Question:
+    defect = _typed_defect(inputs)
+    texts = [d.appearance for d in _typed_others(inputs, defect) if not same_look(d.appearance, defect.appearance)]
+    return _ask(inputs, "appearance", defect.appearance, texts, {"defect": defect.key})
+
+
+def _root_cause_v2(inputs: _Inputs) -> Question:
+    defect = _typed_defect(inputs)
+    choice = root_cause.design(inputs.annotation)[defect.key]
+    if isinstance(choice, str):
+        raise Skip(choice)
+    annotation = inputs.annotation
+    names = [annotation.step(s).name for s in choice.wrong]
+    answer = annotation.step(choice.answer)
+    return _ask(inputs, "root_cause", answer.name, names, {"defect": defect.key, "step": answer.id})
+
+
 _BUILDERS: dict[str, Callable[[_Inputs], Question]] = {
     "discrimination": _discrimination,
     "defect_type": _defect_type,
     "location": _location,
     "appearance": _appearance,
     "root_cause": _root_cause,
+}
+
+_BUILDERS_V2: dict[str, Callable[[_Inputs], Question]] = {
+    "discrimination": _discrimination,
+    "defect_type": _defect_type_v2,
+    "location": _location,
+    "appearance": _appearance_v2,
+    "root_cause": _root_cause_v2,
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import datasets
 
@@ -87,5 +88,7 @@ class InstructIAD(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, samples: list) -> Iterator[tuple[str, dict]]:
         on_bad = self.config.skipped if self.config.on_bad_file == "skip" else raise_bad_file
-        for record in iter_records(samples, max_side=self.config.max_side, on_bad=on_bad):
-            yield record["id"], record
+        # one source at a time, as `triad build` balances each config's questions on its own
+        for _, group in groupby(samples, key=lambda sample: sample.source):
+            for record in iter_records(list(group), max_side=self.config.max_side, on_bad=on_bad):
+                yield record["id"], record

@@ -10,6 +10,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import cot_m
+from cot_m.balance import Balancer
 from cot_m.engine import TemplateSet, template_set
 from instructiad.errors import BadFileError, OnBadFile, raise_bad_file
 from instructiad.processes import Catalog
@@ -77,17 +78,21 @@ def iter_records(
     conversations come from ``templates`` (default: the bundled ``default`` set).
     With one process, :data:`THREADS` threads make records (reading, hashing and decoding
     release the GIL). The order, and so every byte written from it, does not depend on
-    ``num_proc``.
+    ``num_proc``. From template rules 2 on, the questions of all the records are balanced
+    together (:class:`cot_m.balance.Balancer`), so pass one split at a time.
     """
     templates = templates or template_set()
     state = (catalog or Catalog(), (templates.name, templates.version, str(templates.folder.parent)), max_side)
+    balance = Balancer() if templates.rules >= 2 else None
     if num_proc <= 1:
         _init_worker(*state)
-        yield from _handle(_ordered_thread_map(_record_or_error, samples, THREADS), on_bad)
+        records = _handle(_ordered_thread_map(_record_or_error, samples, THREADS), on_bad)
+        yield from map(balance, records) if balance else records
         return
     context = get_context("fork" if sys.platform == "linux" else "spawn")
     with context.Pool(num_proc, initializer=_init_worker, initargs=state) as pool:
-        yield from _handle(pool.imap(_record_or_error, samples, chunksize=4), on_bad)
+        records = _handle(pool.imap(_record_or_error, samples, chunksize=4), on_bad)
+        yield from map(balance, records) if balance else records
 
 
 def _ordered_thread_map(function: Callable, items: Iterable, workers: int, window: int = 16) -> Iterator:

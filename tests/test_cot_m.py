@@ -10,9 +10,10 @@ import pytest
 from datasets import load_dataset
 
 import cot_m
-from cot_m.engine import TemplateError, TemplateSet
+from cot_m.engine import TemplateError, TemplateSet, template_set
 from instructiad import processes
 from instructiad.export import build_dataset
+from instructiad.masks import GRID_CELLS
 from triad_eval.cli import main
 
 QUESTION_TYPES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
@@ -25,6 +26,12 @@ def records(built):
     )
 
 
+V1_COT_M_SHA256 = "fc7091de17a9345e7295fdbc2b665a3418523f92633b4b48e73accf7418960ab"
+"""The CoT-M fields of the fixture's synthetic build with template set default@1.0.0: what
+release 0.1.0 built (eff58dbf...), except the root-cause options of the two steel-sheet
+inclusion records, which changed when cold rolling joined that defect's causes."""
+
+
 def test_every_applicable_question_type_is_made_or_skipped_with_a_reason(records):
     for record in records:
         made = [q["type"] for q in record["questions"]]
@@ -34,11 +41,14 @@ def test_every_applicable_question_type_is_made_or_skipped_with_a_reason(records
             assert made == ["discrimination"]
             assert skipped["location"] == "the image shows no defect"
         else:
-            assert {"discrimination", "defect_type", "appearance", "root_cause"} <= set(made), record["id"]
+            assert {"discrimination", "defect_type", "appearance"} <= set(made), record["id"]
             if "location" in skipped:
-                assert skipped["location"].startswith("the defect spreads over several regions")
+                assert skipped["location"].startswith(("the defect spreads over several regions", "balance: the"))
+            if "root_cause" in skipped:
+                assert skipped["root_cause"].startswith(("no choice of wrong options", "fewer than 2 honest"))
     anomalous = [r for r in records if r["label"] == 1]
-    assert sum("location" in [q["type"] for q in r["questions"]] for r in anomalous) >= len(anomalous) // 2
+    assert sum("location" in [q["type"] for q in r["questions"]] for r in anomalous) >= len(anomalous) // 3
+    assert sum("root_cause" in [q["type"] for q in r["questions"]] for r in anomalous) >= len(anomalous) // 2
 
 
 def test_every_answer_matches_the_ground_truth(records):
@@ -61,39 +71,82 @@ def test_every_answer_matches_the_ground_truth(records):
                 assert not set(texts.values()) - {answer} & set(record["regions"])  # no other touched cell
             elif kind == "root_cause":
                 defect = annotation.defects[record["defect_type"]]
-                assert facts["step"] == defect.caused_by[0]
-                assert answer == annotation.step(defect.caused_by[0]).name
+                assert facts["step"] in defect.caused_by and answer == annotation.step(facts["step"]).name
                 wrong = set(texts.values()) - {answer}
-                assert not wrong & {annotation.step(s).name for s in defect.caused_by}
+                named = {annotation.step(s).name for s in annotation.steps_named(defect.mechanism)}
+                assert not wrong & ({annotation.step(s).name for s in defect.caused_by} | named)
+
+
+def test_answer_letters_are_balanced_per_split_and_type(records):
+    for split in ("train", "test"):
+        of_split = [r for r in records if f"/{split}/" in r["id"]]
+        for kind in QUESTION_TYPES:
+            questions = [q for r in of_split for q in r["questions"] if q["type"] == kind]
+            for size in {len(q["options"]) for q in questions}:
+                letters = Counter(q["answer"] for q in questions if len(q["options"]) == size)
+                counts = [letters[letter] for letter in "ABCD"[:size]]
+                assert max(counts) - min(counts) <= 1, (split, kind, size, counts)
 
 
 def test_options_are_shuffled_per_record_deterministically(records, built):
-    letters = Counter(q["answer"] for r in records for q in r["questions"] if q["type"] != "discrimination")
-    assert len(letters) >= 3  # the correct option is not always in the same place
     again = load_dataset(str(built), "synthetic", split="test")
     assert [r["questions"] for r in again] == [r["questions"] for r in records[: again.num_rows]]
 
 
-def test_conversations_reason_from_the_process(records):
-    anomaly = next(r for r in records if r["id"] == "synthetic/steel_sheet/test/pit/000.png")
-    human, gpt = anomaly["conversation_llava"]
-    assert human["from"] == "human" and human["value"].startswith("<image>\n")
-    assert gpt["from"] == "gpt"
-    steps = [line.split(":")[0] for line in gpt["value"].splitlines()]
-    assert steps == ["Process", "Expected appearance", "Observation", "Judgement", "Likely cause", "Answer"]
-    pit = processes.load("synthetic", "steel_sheet").defects["pit"]
-    cause = processes.load("synthetic", "steel_sheet").step(pit.caused_by[0]).name
-    assert cause.lower() in gpt["value"] and pit.mechanism in gpt["value"]
-    assert f"in the {anomaly['location']} of the image" in gpt["value"]
-    user, assistant = anomaly["conversation_messages"]
-    assert user["content"][0] == {"type": "image", "text": None}
-    assert user["content"][1]["text"] == human["value"].removeprefix("<image>\n")
-    assert assistant["content"][0]["text"] == gpt["value"]
+def test_template_set_1_0_0_still_builds_what_it_built(tmp_path, synthetic_root):
+    import hashlib
 
-    normal = next(r for r in records if r["label"] == 0)
-    answer = normal["conversation_llava"][1]["value"]
-    assert "acceptable variation, not defects" in answer and answer.splitlines()[-1].startswith("Answer: no")
-    assert {r["template_set"] for r in records} == {"default"} and {r["template_version"] for r in records} == {"1.0.0"}
+    build_dataset([("synthetic", synthetic_root)], tmp_path / "v1", templates="default@1.0.0")
+    digest = hashlib.sha256()
+    for split in ("train", "test"):
+        for r in load_dataset(str(tmp_path / "v1"), "synthetic", split=split):
+            fields = ("id", "questions", "skipped", "conversation_llava", "conversation_messages")
+            digest.update(
+                json.dumps({k: r[k] for k in (*fields, "template_set", "template_version")}, sort_keys=True).encode()
+            )
+    assert digest.hexdigest() == V1_COT_M_SHA256
+
+
+def test_conversations_state_only_the_records_facts(records):
+    annotations = {c: processes.load("synthetic", c) for c in ("steel_sheet", "glazed_tile", "woven_fabric")}
+    for record in records:
+        human, gpt = record["conversation_llava"]
+        assert human["from"] == "human" and human["value"].startswith("<image>\n") and gpt["from"] == "gpt"
+        lines = dict(line.split(": ", 1) for line in gpt["value"].splitlines())
+        annotation = annotations[record["category"]]
+        if record["label"] == 0:
+            assert list(lines) == ["Process", "Expected appearance", "Observation", "Judgement", "Answer"]
+            assert lines["Judgement"].startswith("differences like these would be acceptable variation")
+            assert lines["Answer"].startswith("no")
+            continue
+        assert list(lines) == [
+            "Process", "Expected appearance", "Observation", "Defect", "Judgement", "Likely cause", "Answer"
+        ]  # fmt: skip
+        regions = len(record["boxes"])
+        observed = lines["Observation"]
+        assert observed.startswith(
+            "the image shows " + ("one anomalous region" if regions == 1 else f"{regions} separate")
+        )
+        assert (
+            f"in the {record['location']} of the image" in observed
+            and f"in the {record['location']} of" in lines["Answer"]
+        )
+        for cell in (c for row in GRID_CELLS for c in row if c != record["location"]):
+            assert f"the {cell} of the image" not in gpt["value"]
+        defect = annotation.defects[record["defect_type"]]
+        assert lines["Defect"].startswith(defect.name.lower()) and "Expected appearance" in lines["Defect"]
+        others = [d.name.lower() for d in annotation.defects.values() if d.key != defect.key]
+        stated = " ".join(lines[k] for k in ("Observation", "Judgement", "Answer")).lower()
+        assert not [name for name in others if name in stated]
+        cause = annotation.step(defect.caused_by[0])
+        assert lines["Likely cause"].startswith(f"{cause.name} is the most likely origin")
+        # the cause sentence explains the chosen step only
+        explained = lines["Likely cause"].split("Other steps")[0]
+        assert set(annotation.steps_named(explained)) <= {cause.id}
+        user, assistant = record["conversation_messages"]
+        assert user["content"][1]["text"] == human["value"].removeprefix("<image>\n")
+        assert assistant["content"][0]["text"] == gpt["value"]
+    assert {r["template_set"] for r in records} == {"default"} and {r["template_version"] for r in records} == {"2.0.0"}
 
 
 def test_process_context_short_and_full():
@@ -137,11 +190,14 @@ def test_a_category_with_one_defect_type_skips_defect_type_and_appearance():
 
 def test_a_defect_every_step_can_cause_skips_root_cause():
     bottle = processes.load("mvtec_ad", "bottle")
-    everywhere = dataclasses.replace(bottle.defects["broken_small"], caused_by=tuple(s.id for s in bottle.process))
+    every_step = tuple(s.id for s in bottle.process)
+    everywhere = dataclasses.replace(bottle.defects["broken_small"], caused_by=every_step, mechanisms={})
     annotation = dataclasses.replace(bottle, defects={**bottle.defects, "broken_small": everywhere})
-    assert (
-        skipped(cot_m.annotate(bottle_record(), annotation))["root_cause"] == "every process step can cause this defect"
+    assert skipped(cot_m.annotate(bottle_record(), annotation, template_set("default", "1.0.0")))["root_cause"] == (
+        "every process step can cause this defect"
     )
+    reason = skipped(cot_m.annotate(bottle_record(), annotation))["root_cause"]
+    assert reason == "fewer than 2 honest wrong options (steps that cannot cause it)"
 
 
 def test_several_defects_in_one_image_have_no_single_answer():
@@ -150,7 +206,10 @@ def test_several_defects_in_one_image_have_no_single_answer():
     reasons = skipped(fields)
     for kind in ("defect_type", "appearance", "root_cause"):
         assert reasons[kind] == "several defects in one image: no single answer"
-    assert "Also," in fields["conversation_llava"][1]["value"]  # the conversation covers both
+    defect_line = next(
+        line for line in fields["conversation_llava"][1]["value"].splitlines() if line.startswith("Defect:")
+    )
+    assert defect_line.startswith("Defect: chipped rim and foreign matter inside.")  # the conversation covers both
 
 
 def test_a_spread_out_defect_skips_location_and_an_unknown_defect_skips_the_rest():
@@ -194,19 +253,20 @@ def test_a_template_that_reaches_outside_the_sandbox_is_blocked(tmp_path, text):
 def test_unknown_template_set_or_version(tmp_path, capsys, synthetic_root):
     with pytest.raises(TemplateError, match=r"unknown template set 'fancy' .*known: default"):
         TemplateSet("fancy")
-    with pytest.raises(TemplateError, match=r"template set 'default' is version 1\.0\.0, not 2\.0\.0"):
-        TemplateSet("default", "2.0.0")
+    with pytest.raises(TemplateError, match=r"template set 'default' is version 2\.0\.0, not 3\.0\.0"):
+        TemplateSet("default", "3.0.0")
+    assert TemplateSet("default", "1.0.0").rules == 1 and TemplateSet("default").rules == 2
     out = tmp_path / "out"
-    code = main(["build", "--source", f"synthetic={synthetic_root}", "--out", str(out), "--templates", "default@2.0.0"])
+    code = main(["build", "--source", f"synthetic={synthetic_root}", "--out", str(out), "--templates", "default@3.0.0"])
     err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1 and "not 2.0.0" in err and not out.exists()
+    assert code == 1 and err.count("\n") == 1 and "not 3.0.0" in err and not out.exists()
     assert main(["render", "--source", "mvtec_ad", "--category", "bottle", "--templates", "fancy"]) == 1
 
 
 def test_build_records_the_template_set(built):
     report = json.loads((built / "build_report.json").read_text())
-    assert report["options"]["template_set"] == "default" and report["options"]["template_version"] == "1.0.0"
-    assert "template set `default` version `1.0.0`" in (built / "README.md").read_text()
+    assert report["options"]["template_set"] == "default" and report["options"]["template_version"] == "2.0.0"
+    assert "template set `default` version `2.0.0`" in (built / "README.md").read_text()
 
 
 def test_render_prints_every_template_for_a_category(capsys):

@@ -69,8 +69,11 @@ class EvalDataset:
         return {category: sorted(items, key=lambda item: item[0]) for category, items in references.items()}
 
 
-def open_dataset(source: str, config: str, split: str = "test", revision: str | None = None) -> EvalDataset:
-    """Open ``config``/``split`` of a built folder or a Hub dataset repo.
+def open_dataset(
+    source: str, config: str, split: str = "test", revision: str | None = None, columns: list[str] | None = None
+) -> EvalDataset:
+    """Open ``config``/``split`` of a built folder or a Hub dataset repo (``columns``: the
+    record fields to load; default: what evaluation needs).
 
     Raises:
         InstructIADError: the folder or repo has no manifest, or not that config or split.
@@ -96,7 +99,7 @@ def open_dataset(source: str, config: str, split: str = "test", revision: str | 
         raise InstructIADError(
             f"{source}: config {config} has no split {split!r} (splits: {', '.join(sorted(splits))})"
         )
-    records = _load(data_source, config, split, revision, _COLUMNS)
+    records = _load(data_source, config, split, revision, columns or _COLUMNS)
     return EvalDataset(data_source, config, split, revision, fingerprint, folder, frozenset(splits), records)
 
 
@@ -116,7 +119,9 @@ def _load(source: str, config: str, split: str, revision: str | None, columns: l
         raise InstructIADError(
             f"{source}: the dataset has no {missing_columns} (built by an older instructiad? rebuild it)"
         )
-    dataset = dataset.select_columns(columns).cast_column("image", Image(decode=False))
+    dataset = dataset.select_columns(columns)
+    if "image" in columns:
+        dataset = dataset.cast_column("image", Image(decode=False))
     return list(dataset)
 
 

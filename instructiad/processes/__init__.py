@@ -11,11 +11,11 @@ following ``schemas/process.schema.json``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
-from instructiad.processes.validate import annotation_files, parse, validate_file
+from instructiad.processes.validate import annotation_files, parse, steps_named, validate_file
 
 BUNDLED = Path(__file__).parent
 """Folder of the annotations shipped with the package."""
@@ -32,6 +32,7 @@ class Step:
     description: str
     equipment: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Defect:
     severity: str
     kind: str
     aliases: tuple[str, ...] = ()
+    mechanisms: dict[str, str] = field(default_factory=dict)
+    """How each step in ``caused_by`` produces it, where the file gives one text per step."""
+    catch_all: bool = False
+    """A class that gathers unrelated defects (VisA ``other``): it has no single answer."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ProcessAnnotation:
     id: str
     product_name: str
     product_description: str
+    product_plural: bool
     materials: tuple[str, ...]
     process: tuple[Step, ...]
     normal_appearance: tuple[str, ...]
@@ -76,6 +82,10 @@ class ProcessAnnotation:
     def step(self, step_id: str) -> Step:
         """The step with id ``step_id``."""
         return next(s for s in self.process if s.id == step_id)
+
+    def steps_named(self, text: str) -> dict[str, str]:
+        """``{step id: phrase}`` for the steps that ``text`` names by name or by one of their ``terms``."""
+        return steps_named(text, [(s.id, [s.name.lower(), *s.terms]) for s in self.process])
 
     def defect(self, name: str) -> Defect | None:
         """The defect called ``name`` (its key or one of its aliases), or ``None``."""
@@ -100,9 +110,17 @@ def load_file(path: str | Path) -> ProcessAnnotation:
         id=data["id"],
         product_name=data["product"]["name"],
         product_description=data["product"]["description"],
+        product_plural=data["product"].get("number") == "plural",
         materials=tuple(data["materials"]),
         process=tuple(
-            Step(s["id"], s["name"], s["description"], tuple(s.get("equipment", ())), tuple(s.get("parameters", ())))
+            Step(
+                s["id"],
+                s["name"],
+                s["description"],
+                tuple(s.get("equipment", ())),
+                tuple(s.get("parameters", ())),
+                tuple(s.get("terms", ())),
+            )
             for s in data["process"]
         ),
         normal_appearance=tuple(data["normal_appearance"]),
@@ -113,10 +131,12 @@ def load_file(path: str | Path) -> ProcessAnnotation:
                 d["name"],
                 d["appearance"],
                 tuple(d["caused_by"]),
-                d["mechanism"],
+                _mechanism_text(d["mechanism"], d["caused_by"]),
                 d["severity"],
                 d["kind"],
                 tuple(d.get("aliases", ())),
+                {c: d["mechanism"][c] for c in d["caused_by"]} if isinstance(d["mechanism"], dict) else {},
+                bool(d.get("catch_all", False)),
             )
             for key, d in data["defects"].items()
         },
@@ -125,6 +145,11 @@ def load_file(path: str | Path) -> ProcessAnnotation:
         review_status=data["review"]["status"],
         path=path,
     )
+
+
+def _mechanism_text(mechanism: str | dict[str, str], caused_by: list[str]) -> str:
+    """One text for the whole mechanism: per-step texts joined in ``caused_by`` order."""
+    return mechanism if isinstance(mechanism, str) else " ".join(mechanism[step] for step in caused_by)
 
 
 def load(source: str, category: str, *, root: str | Path = BUNDLED) -> ProcessAnnotation:

@@ -6,6 +6,7 @@ Every problem names the file, the line and the path inside the document, e.g.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def validate_file(path: str | Path) -> list[Problem]:
         return found
     found += _check_place(data, path, problem)
     found += _check_steps_and_causes(data, problem)
+    found += _check_mechanisms(data, problem)
     found += _check_defect_coverage(data, path, problem)
     return sorted(found, key=lambda p: (p.line, p.where, p.message))
 
@@ -159,6 +161,90 @@ def _check_steps_and_causes(data: dict, problem) -> list[Problem]:
                 message = f"step {cause!r} is not a process step id (steps: {', '.join(map(str, seen))})"
                 found.append(problem(("defects", name, "caused_by", index), message))
     return found
+
+
+def steps_named(text: str, steps: list[tuple[str, list[str]]]) -> dict[str, str]:
+    """``{step id: the phrase found}`` for every step that ``text`` names.
+
+    Args:
+        steps: ``(id, phrases)`` per step; a step's phrases are its lower-cased name and its
+            ``terms``. They match whole words, in any case.
+    """
+    text = text.lower()
+    named = {}
+    for step_id, phrases in steps:
+        for phrase in phrases:
+            if phrase and re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text):
+                named[step_id] = phrase
+                break
+    return named
+
+
+def _check_mechanisms(data: dict, problem) -> list[Problem]:
+    """A mechanism explains the steps in ``caused_by`` and names no other step."""
+    steps = [
+        (s["id"], [str(s.get("name", "")).lower(), *(str(t).lower() for t in s.get("terms") or [])])
+        for s in data.get("process") or []
+        if isinstance(s, dict) and isinstance(s.get("id"), str)
+    ]
+    defects = data.get("defects") if isinstance(data.get("defects"), dict) else {}
+    found = []
+    for name, defect in defects.items():
+        if not isinstance(defect, dict) or not isinstance(defect.get("caused_by"), list):
+            continue
+        causes, mechanism = defect["caused_by"], defect.get("mechanism")
+        texts = mechanism if isinstance(mechanism, dict) else {None: mechanism}
+        if isinstance(mechanism, dict) and set(mechanism) != set(causes):
+            message = f"keys {sorted(mechanism)} must be the caused_by steps {sorted(causes)}"
+            found.append(problem(("defects", name, "mechanism"), message))
+        for key, text in texts.items():
+            where = ("defects", name, "mechanism") + ((key,) if key else ())
+            for step_id, term in steps_named(str(text or ""), steps).items():
+                if step_id not in causes:
+                    message = f"names step {step_id!r} ({term!r}), which is not in caused_by"
+                    found.append(problem(where, message))
+    return found
+
+
+def near_duplicates(paths: list[Path], threshold: float = 0.8, min_words: int = 12) -> list[str]:
+    """Warnings for texts that two annotation files share almost word for word.
+
+    Compares the product description, step descriptions, normal appearance and defect
+    appearances of every pair of files (word 3-gram overlap, Jaccard >= ``threshold``);
+    texts under ``min_words`` words are ignored.
+    """
+    shingles: list[tuple[str, str, frozenset]] = []
+    for path in paths:
+        try:
+            data, _ = parse(path.read_text(encoding="utf-8"), path)
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # validate_file reports it
+        for where, text in _long_texts(data):
+            words = re.findall(r"[a-z0-9]+", text.lower())
+            if len(words) >= min_words:
+                shingles.append((str(path), where, frozenset(zip(words, words[1:], words[2:], strict=False))))
+    warnings = []
+    for i, (path_a, where_a, a) in enumerate(shingles):
+        for path_b, where_b, b in shingles[i + 1 :]:
+            if path_a != path_b and len(a & b) >= threshold * len(a | b):
+                warnings.append(f"{path_a}: {where_a} is nearly the same text as {path_b}: {where_b}")
+    return warnings
+
+
+def _long_texts(data: object) -> list[tuple[str, str]]:
+    if not isinstance(data, dict):
+        return []
+    product = data.get("product") if isinstance(data.get("product"), dict) else {}
+    texts = [("product.description", product.get("description"))]
+    texts += [
+        (f"process[{i}].description", s.get("description"))
+        for i, s in enumerate(data.get("process") or [])
+        if isinstance(s, dict)
+    ]
+    texts += [(f"normal_appearance[{i}]", t) for i, t in enumerate(data.get("normal_appearance") or [])]
+    defects = data.get("defects") if isinstance(data.get("defects"), dict) else {}
+    texts += [(f"defects.{k}.appearance", d.get("appearance")) for k, d in defects.items() if isinstance(d, dict)]
+    return [(where, text) for where, text in texts if isinstance(text, str)]
 
 
 def _check_defect_coverage(data: dict, path: Path, problem) -> list[Problem]:
