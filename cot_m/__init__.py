@@ -9,6 +9,8 @@ Template sets live in ``cot_m/templates/<set>/``; see ``cot_m/README.md`` for ho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cot_m.context import category_context
 from cot_m.conversation import NoConversation, chat_messages, llava_turns, make_conversation
 from cot_m.engine import DEFAULT_SET, TemplateError, TemplateSet, template_set
@@ -36,7 +38,12 @@ def process_context(annotation: ProcessAnnotation, form: str = "short", template
     return templates.render(f"context/{form}", category_context(annotation, annotation.source, annotation.category))
 
 
-def annotate(record: dict, annotation: ProcessAnnotation | None, templates: TemplateSet | None = None) -> dict:
+def annotate(
+    record: dict,
+    annotation: ProcessAnnotation | None,
+    templates: TemplateSet | None = None,
+    group: Sequence[ProcessAnnotation] = (),
+) -> dict:
     """The CoT-M fields of one dataset record.
 
     Args:
@@ -45,6 +52,8 @@ def annotate(record: dict, annotation: ProcessAnnotation | None, templates: Temp
             ``location``, ``regions``, ``location_share``).
         annotation: its category's process annotation, or ``None``.
         templates: the template set (default: the bundled ``default`` set).
+        group: every annotation of the record's source (``annotation`` among them), whose
+            root-cause questions are balanced together; default: ``annotation`` alone.
 
     Returns:
         ``questions``, ``skipped`` (``{"type", "reason"}`` for each question type, or the
@@ -52,7 +61,7 @@ def annotate(record: dict, annotation: ProcessAnnotation | None, templates: Temp
         ``conversation_messages``, ``template_set`` and ``template_version``.
     """
     templates = templates or template_set()
-    questions, skipped = make_questions(record, annotation, templates)
+    questions, skipped = make_questions(record, annotation, templates, group)
     try:
         instruction, answer = make_conversation(record, annotation, templates)
         llava, messages = llava_turns(instruction, answer), chat_messages(instruction, answer)

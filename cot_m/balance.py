@@ -38,6 +38,7 @@ class Balancer:
         self._block_order: dict[tuple[str, int], list[int]] = {}
         self._answers: Counter = Counter()  # cell -> location questions it answers
         self._offered: Counter = Counter()  # cell -> location questions that offer it
+        self._open: Counter = Counter()  # cell -> location questions it answers or could be offered in
         self._locations = 0
 
     def __call__(self, record: dict) -> dict:
@@ -71,12 +72,17 @@ class Balancer:
     def _location(self, record: dict, question: dict) -> dict | None:
         answer = json.loads(question["facts"])["region"]
         size = len(question["options"])
-        if self._locations >= WARM_UP and self._answers[answer] + 1 > (1 / size + CELL_SLACK) * (self._locations + 1):
+        untouched = [c for c in CELLS if c not in record["regions"] and c != answer]
+        # a cell can be offered at most in the questions where it is untouched: beyond 1/size
+        # of those (plus slack) its answers would outnumber what offering it can balance
+        limit = (1 / size + CELL_SLACK) * (self._open[answer] + 1)
+        if self._locations >= WARM_UP and self._answers[answer] + 1 > limit:
             self._skip_reason = (
                 f"balance: the {answer} cell already answers more location questions than it can be offered in"
             )
             return None
-        untouched = [c for c in CELLS if c not in record["regions"] and c != answer]
+        for cell in (answer, *untouched):
+            self._open[cell] += 1
         rng = rng_for(f"{record['id']}/location/balance")
         ties = {c: rng.random() for c in untouched}
         # a cell is owed offers when it has answered more than 1/size of the questions offering it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from cot_m import annotate, process_context
 from cot_m.engine import TemplateError, TemplateSet
@@ -22,9 +23,15 @@ def example_record(annotation: ProcessAnnotation, defect: str | None) -> dict:
                      "location_share": 1.0, "boxes": [[120, 120, 180, 180]]}  # fmt: skip
 
 
-def preview(annotation: ProcessAnnotation, templates: TemplateSet, defect: str | None = None) -> str:
+def preview(
+    annotation: ProcessAnnotation,
+    templates: TemplateSet,
+    defect: str | None = None,
+    group: Sequence[ProcessAnnotation] = (),
+) -> str:
     """Plain text: both process contexts, then the questions, skips and conversation of a
-    normal record and of one record per defect (or only ``defect``)."""
+    normal record and of one record per defect (or only ``defect``); ``group``: the
+    annotations of the source, as :func:`cot_m.annotate` takes them."""
     if defect is not None and annotation.defect(defect) is None:
         raise TemplateError(f"{annotation.path}: no defect {defect!r} (defects: {', '.join(annotation.defects)})")
     names = [defect] if defect else [None, *annotation.defects]
@@ -33,7 +40,7 @@ def preview(annotation: ProcessAnnotation, templates: TemplateSet, defect: str |
         lines += [f"## process context ({form})", process_context(annotation, form, templates), ""]
     for name in names:
         record = example_record(annotation, name)
-        fields = annotate(record, annotation, templates)
+        fields = annotate(record, annotation, templates, group)
         lines.append(f"## {'normal image' if name is None else f'defect {name} (in the center)'}")
         for question in fields["questions"]:
             lines.append(f"[{question['type']}] {question['question']}")
@@ -48,7 +55,13 @@ def preview(annotation: ProcessAnnotation, templates: TemplateSet, defect: str |
     return "\n".join(lines).rstrip() + "\n"
 
 
-def as_json(annotation: ProcessAnnotation, templates: TemplateSet, defect: str | None = None) -> str:
+def as_json(
+    annotation: ProcessAnnotation,
+    templates: TemplateSet,
+    defect: str | None = None,
+    group: Sequence[ProcessAnnotation] = (),
+) -> str:
     """The same as :func:`preview`, as JSON records."""
     names = [defect] if defect else [None, *annotation.defects]
-    return json.dumps([annotate(example_record(annotation, n), annotation, templates) for n in names], indent=2)
+    fields = [annotate(example_record(annotation, n), annotation, templates, group) for n in names]
+    return json.dumps(fields, indent=2)

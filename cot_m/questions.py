@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cot_m import root_cause
@@ -65,18 +65,24 @@ class _Inputs:
     annotation: ProcessAnnotation | None
     templates: TemplateSet
     context: dict
+    group: Sequence[ProcessAnnotation]
 
 
 def make_questions(
-    record: dict, annotation: ProcessAnnotation | None, templates: TemplateSet
+    record: dict,
+    annotation: ProcessAnnotation | None,
+    templates: TemplateSet,
+    group: Sequence[ProcessAnnotation] = (),
 ) -> tuple[list[Question], list[dict]]:
-    """Every question type for ``record``.
+    """Every question type for ``record``; ``group``: the annotations of the record's source,
+    whose root-cause options are balanced together (rules 2; default: ``annotation`` alone).
 
     Returns:
         ``(questions, skipped)``: the questions made, in :data:`QUESTION_TYPES` order, and
         ``{"type", "reason"}`` for each type that was skipped.
     """
-    inputs = _Inputs(record, annotation, templates, category_context(annotation, record["source"], record["category"]))
+    context = category_context(annotation, record["source"], record["category"])
+    inputs = _Inputs(record, annotation, templates, context, group or ([annotation] if annotation else []))
     builders = _BUILDERS if templates.rules < 2 else _BUILDERS_V2
     questions, skipped = [], []
     for question_type in QUESTION_TYPES:
@@ -232,7 +238,7 @@ def _appearance_v2(inputs: _Inputs) -> Question:
 
 def _root_cause_v2(inputs: _Inputs) -> Question:
     defect = _typed_defect(inputs)
-    choice = root_cause.design(inputs.annotation)[defect.key]
+    choice = root_cause.design(inputs.group)[(inputs.annotation.id, defect.key)]
     if isinstance(choice, str):
         raise Skip(choice)
     annotation = inputs.annotation

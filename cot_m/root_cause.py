@@ -3,7 +3,8 @@
 A root-cause question shows one step that can cause the defect and wrong options that
 cannot. Without care, the wrong options give the answer away: the right step tends to be the
 last one, or the one that causes most of the category's defects, or the one named "handling".
-So the options of every defect of a category are chosen together, so that over the category:
+So the options of every defect of a source's categories (one dataset config) are chosen
+together, so that over them:
 
 - each blind strategy (:data:`STRATEGIES`: first or last step, the step that causes the most
   *other* defects, a handling/packing/inspection keyword, the longest or shortest name) picks
@@ -14,17 +15,18 @@ So the options of every defect of a category are chosen together, so that over t
   ever a wrong option.
 
 The choice is a small deterministic search (coordinate descent over the defects, every
-combination of answer and wrong options tried in a fixed order), cached per annotation.
+combination of answer and wrong options tried in a fixed order), cached per set of annotations.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 from instructiad.processes import Defect, ProcessAnnotation
+from instructiad.seeds import rng_for
 
 MAX_WRONG = 3
 """Wrong options per question (four options in all where the process allows)."""
@@ -33,8 +35,13 @@ MIN_WRONG = 2
 HANDLING = re.compile(r"\b(handling|packing|packaging|inspection|transport|storage|shipping|sorting)\b", re.I)
 """Step names a blind guesser blames first."""
 SWEEPS = 20
-STEP_BALANCE_WEIGHT = 0.5
+RESTARTS = 6
+STEP_BALANCE_WEIGHT = 1.0
 ABOVE_CHANCE_WEIGHT = 4.0
+MARGIN = 0.03
+"""A strategy's mean gap above chance (3 points) beyond which the excess weighs
+:data:`OVER_MARGIN_WEIGHT` times more: enough to skip a question rather than exceed it."""
+OVER_MARGIN_WEIGHT = 500.0
 """A strategy that beats chance is what makes a question answerable blind; one that falls
 below it is merely wrong more often, so gaps above chance weigh more."""
 SKIP_COST = 8.0
@@ -98,16 +105,19 @@ class _Part:
     the answer minus times chance expects; wrong options that cause other defects; skips."""
 
     gaps: dict[str, float]
-    steps: dict[str, float]
+    steps: dict[tuple[str, str], float]
     plausible: int
     skipped: int
+    asked: int = 0
 
     def __add__(self, other: _Part) -> _Part:
         steps = dict(self.steps)
         for step, value in other.steps.items():
             steps[step] = steps.get(step, 0.0) + value
         gaps = {name: self.gaps.get(name, 0.0) + other.gaps.get(name, 0.0) for name in self.gaps | other.gaps}
-        return _Part(gaps, steps, self.plausible + other.plausible, self.skipped + other.skipped)
+        return _Part(
+            gaps, steps, self.plausible + other.plausible, self.skipped + other.skipped, self.asked + other.asked
+        )
 
     @staticmethod
     def total(parts: Iterable[_Part]) -> _Part:
@@ -117,76 +127,102 @@ class _Part:
         return result or _Part({}, {}, 0, 0)
 
     def cost(self) -> float:
+        allowed = MARGIN * self.asked
         return (
             sum(g * g * (ABOVE_CHANCE_WEIGHT if g > 0 else 1.0) for g in self.gaps.values())
+            + OVER_MARGIN_WEIGHT * sum(max(0.0, g - allowed) ** 2 for g in self.gaps.values())
             + STEP_BALANCE_WEIGHT * sum(v * v for v in self.steps.values())
             + SKIP_COST * self.skipped
             - PLAUSIBILITY_BONUS * self.plausible
         )
 
 
-_designs: dict[str, dict[str, RootCause | str]] = {}
+_designs: dict[str, dict[tuple[str, str], RootCause | str]] = {}
 
 
-def design(annotation: ProcessAnnotation) -> dict[str, RootCause | str]:
-    """Per typed defect key: its :class:`RootCause`, or the reason it gets no question.
+def design(annotations: Sequence[ProcessAnnotation]) -> dict[tuple[str, str], RootCause | str]:
+    """For each typed defect of ``annotations`` (one source's categories, balanced together),
+    keyed ``(annotation id, defect key)``: its :class:`RootCause`, or why it gets no question.
 
     Computed once per process for each distinct content of what it depends on (the steps
     and the defects' causes, mechanisms and classes).
     """
     key = repr(
-        (
-            [(s.id, s.name, s.terms) for s in annotation.process],
-            [(d.key, d.caused_by, d.mechanism, d.catch_all) for d in annotation.defects.values()],
-        )
+        [
+            (
+                a.id,
+                [(s.id, s.name, s.terms) for s in a.process],
+                [(d.key, d.caused_by, d.mechanism, d.catch_all) for d in a.defects.values()],
+            )
+            for a in annotations
+        ]
     )
     if key not in _designs:
-        _designs[key] = _design(annotation)
+        _designs[key] = _design(annotations)
     return _designs[key]
 
 
-def _design(annotation: ProcessAnnotation) -> dict[str, RootCause | str]:
-    scorers = strategies(annotation)
-    priors = {d.key: cause_prior(d, annotation) for d in typed_defects(annotation)}
-    result: dict[str, RootCause | str] = {}
-    choices: dict[str, list[RootCause]] = {}
-    for defect in typed_defects(annotation):
-        wrong = honest_wrong_options(defect, annotation)
-        if len(wrong) < MIN_WRONG:
-            result[defect.key] = f"fewer than {MIN_WRONG} honest wrong options (steps that cannot cause it)"
-            continue
-        size = min(MAX_WRONG, len(wrong))
-        choices[defect.key] = [RootCause(a, w) for a in defect.caused_by for w in combinations(wrong, size)]
-        choices[defect.key].append(None)  # no question
-    if not choices:
-        return result
+def _design(annotations: Sequence[ProcessAnnotation]) -> dict[tuple[str, str], RootCause | str]:
+    result: dict[tuple[str, str], RootCause | str] = {}
+    options: dict[tuple[str, str], list[RootCause | None]] = {}
+    parts_of: dict[tuple[str, str], list[_Part]] = {}
+    for annotation in annotations:
+        scorers = strategies(annotation)
+        for defect in typed_defects(annotation):
+            key = (annotation.id, defect.key)
+            wrong = honest_wrong_options(defect, annotation)
+            if len(wrong) < MIN_WRONG:
+                result[key] = f"fewer than {MIN_WRONG} honest wrong options (steps that cannot cause it)"
+                continue
+            size = min(MAX_WRONG, len(wrong))
+            prior = cause_prior(defect, annotation)
+            options[key] = [RootCause(a, w) for a in defect.caused_by for w in combinations(wrong, size)] + [None]
+            parts_of[key] = [_contribution(annotation, defect, c, scorers, prior) for c in options[key]]
+    # coordinate descent from a few seeded starts; the cheapest end wins (the first on a tie)
+    best_cost, chosen = None, {}
+    for start in range(RESTARTS):
+        rng = rng_for(f"root-cause-start/{start}")
+        ends = _descend(parts_of, {key: 0 if start == 0 else rng.randrange(len(p)) for key, p in parts_of.items()})
+        cost = _Part.total(parts_of[key][index] for key, index in ends.items()).cost()
+        if best_cost is None or cost < best_cost - 1e-12:
+            best_cost, chosen = cost, ends
+    for key, index in chosen.items():
+        choice = options[key][index]
+        result[key] = UNBALANCED if choice is None else choice
+    return result
 
-    defects = {key: annotation.defects[key] for key in choices}
 
-    def contribution(key: str, choice: RootCause | None) -> _Part:
-        if choice is None:
-            return _Part(dict.fromkeys(scorers, 0.0), {}, 0, skipped=1)
-        offered = (choice.answer, *choice.wrong)
-        chance = 1 / len(offered)
-        defect = defects[key]
-        gaps = {
-            name: expected_hit({s: score(defect, s) for s in offered}, choice.answer) - chance
-            for name, score in scorers.items()
-        }
-        steps = {s: (1.0 if s == choice.answer else 0.0) - chance for s in offered}
-        return _Part(gaps, steps, sum(priors[key][s] > 0 for s in choice.wrong), skipped=0)
-
-    chosen = {key: options[0] for key, options in choices.items()}
-    parts = {key: contribution(key, chosen[key]) for key in chosen}
+def _descend(parts_of: dict[tuple[str, str], list[_Part]], chosen: dict[tuple[str, str], int]) -> dict:
+    """Coordinate descent: each defect in turn takes the options that minimise the total cost."""
+    chosen = dict(chosen)
     for _ in range(SWEEPS):
         changed = False
-        for key in sorted(choices):
-            rest = _Part.total(part for other, part in parts.items() if other != key)
-            costs = [(rest + contribution(key, choice)).cost() for choice in choices[key]]
-            best = choices[key][costs.index(min(costs))]  # the first of equal costs: deterministic
+        for key in sorted(parts_of):
+            rest = _Part.total(parts_of[other][index] for other, index in chosen.items() if other != key)
+            costs = [(rest + part).cost() for part in parts_of[key]]
+            best = costs.index(min(costs))  # the first of equal costs: deterministic
             if best != chosen[key]:
-                chosen[key], parts[key], changed = best, contribution(key, best), True
+                chosen[key], changed = best, True
         if not changed:
             break
-    result.update({key: UNBALANCED if choice is None else choice for key, choice in chosen.items()})
-    return result
+    return chosen
+
+
+def _contribution(
+    annotation: ProcessAnnotation,
+    defect: Defect,
+    choice: RootCause | None,
+    scorers: dict[str, Callable[[Defect, str], float]],
+    prior: dict[str, int],
+) -> _Part:
+    """What one question (or its absence) adds to the cost."""
+    if choice is None:
+        return _Part(dict.fromkeys(scorers, 0.0), {}, 0, skipped=1)
+    offered = (choice.answer, *choice.wrong)
+    chance = 1 / len(offered)
+    gaps = {
+        name: expected_hit({s: score(defect, s) for s in offered}, choice.answer) - chance
+        for name, score in scorers.items()
+    }
+    steps = {(annotation.id, s): (1.0 if s == choice.answer else 0.0) - chance for s in offered}
+    return _Part(gaps, steps, sum(prior[s] > 0 for s in choice.wrong), skipped=0, asked=1)

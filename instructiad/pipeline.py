@@ -59,7 +59,8 @@ def _record_or_error(sample: Sample) -> dict | BadFileError:
     catalog = _worker["catalog"]
     record["process_id"] = catalog.id_for(record["source"], record["category"])
     annotation = catalog.get(record["process_id"]) if record["process_id"] else None
-    return record | cot_m.annotate(record, annotation, _worker["templates"])
+    group = catalog.of_source(record["source"]) if annotation else ()
+    return record | cot_m.annotate(record, annotation, _worker["templates"], group)
 
 
 def iter_records(

@@ -4,25 +4,30 @@ A benchmark question that can be answered without looking measures a prior, not 
 The audit answers every question with strategies that never see the image and compares
 their accuracy with chance (the expected accuracy of a uniform guess):
 
-- ``letter_prior``: the letter most often correct for the type;
+- ``letter_prior``: the letter most often correct for the type (learned on the other half
+  of the questions, see below);
 - ``longest_option`` / ``shortest_option``;
 - ``first_step`` / ``last_step``: the option earliest or latest in the process (root cause);
 - ``cause_prior``: the step that causes the most *other* defects of the category, read from
   the public annotation (root cause);
 - ``handling_keywords``: a step named for handling, packing or inspection (root cause);
-- ``common_cell``: the offered cell that is most often correct over the location questions;
-- ``majority``: the ``majority`` baseline (the option text most often correct for the type).
+- ``common_cell``: the offered cell most often correct (learned on the other half);
+- ``majority``: the ``majority`` baseline's rule (the option text most often correct for the
+  type, else the first letter).
 
 Ties count as a random choice among the tied options (expected accuracy). Discrimination is
-scored by balanced accuracy, as the harness scores it, so its chance is 50%.
-
-Two inputs: the bundled (or a folder of) annotations, asked as a build would ask them (one
-normal and one single-defect record per defect, balanced per source; location is left out
-since it depends on masks), or a built dataset's own questions.
+scored by balanced accuracy, as the harness scores it, so its chance is 50%. The learned
+priors (letters, cells, the majority text) are cross-fitted: the questions are split in two
+halves by a hash of their defect (category and defect type; the record id for questions about
+no defect type), and each half is answered with what the other half teaches. That estimates
+how a prior learned elsewhere would do: counting a question's own answer would flatter it,
+and a defect's other images would hand over its answer; leaving only the question itself out
+makes an exactly balanced set look anti-correlated with itself.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ from cot_m.preview import example_record
 from cot_m.questions import LETTERS, QUESTION_TYPES
 from cot_m.root_cause import HANDLING, cause_prior, expected_hit
 from instructiad.processes import Catalog, ProcessAnnotation
+from instructiad.seeds import seed_for
 
 MAX_GAP = 5.0
 """Points above chance a blind strategy may score before the audit fails."""
@@ -43,6 +49,7 @@ MAX_GAP = 5.0
 class Item:
     """One question as the audit sees it."""
 
+    record_id: str
     source: str
     category: str
     type: str
@@ -55,6 +62,12 @@ class Item:
     @property
     def correct(self) -> str:
         return self.options[self.answer]
+
+    @property
+    def half(self) -> int:
+        """Which half of the set the question falls in (cross-fitting): by defect, else by record."""
+        key = f"{self.source}/{self.category}/{self.defect}" if self.defect else self.record_id
+        return seed_for(f"{key}/audit-half") % 2
 
 
 # --- collecting questions -----------------------------------------------------------------------
@@ -70,20 +83,17 @@ def annotation_items(catalog: Catalog, templates: TemplateSet) -> tuple[list[Ite
         ``(items, skipped)``: the questions (location left out) and ``(type, reason)`` counts.
     """
     items, skipped = [], Counter()
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for id_ in sorted(catalog.paths):
-        by_source[id_.split("/", 1)[0]].append(id_)
-    for ids in by_source.values():
+    for source in sorted({id_.split("/", 1)[0] for id_ in catalog.paths}):
         balance = Balancer() if templates.rules >= 2 else None
-        for id_ in ids:
-            annotation = catalog.get(id_)
+        group = catalog.of_source(source)
+        for annotation in group:
             for defect in [None, *annotation.defects]:
                 record = example_record(annotation, defect)
-                record |= cot_m.annotate(record, annotation, templates)
+                record |= cot_m.annotate(record, annotation, templates, group)
                 if balance:
                     record = balance(record)
                 questions = [q for q in record["questions"] if q["type"] != "location"]
-                items += [_item(record["source"], record["category"], q, annotation) for q in questions]
+                items += [_item(record, q, annotation) for q in questions]
                 skipped.update((s["type"], _reason(s["reason"])) for s in record["skipped"] if s["type"] != "location")
     return items, skipped
 
@@ -95,19 +105,22 @@ def dataset_items(
     items, skipped = [], Counter()
     for record in records:
         linked = annotation(record["process_id"]) if record["process_id"] else None
-        source = record["id"].split("/", 1)[0]
-        items += [_item(source, record["category"], q, linked) for q in record["questions"]]
+        items += [_item(record, q, linked) for q in record["questions"]]
         skipped.update((s["type"], _reason(s["reason"])) for s in record["skipped"])
     return items, skipped
 
 
-def _item(source: str, category: str, question: dict, annotation: ProcessAnnotation | None) -> Item:
-    import json
-
+def _item(record: dict, question: dict, annotation: ProcessAnnotation | None) -> Item:
     options = tuple(o["text"] for o in question["options"])
-    facts = json.loads(question["facts"])
     return Item(
-        source, category, question["type"], options, LETTERS.index(question["answer"]), annotation, facts.get("defect")
+        record["id"],
+        record["id"].split("/", 1)[0],  # record ids start with their source
+        record["category"],
+        question["type"],
+        options,
+        LETTERS.index(question["answer"]),
+        annotation,
+        json.loads(question["facts"]).get("defect"),
     )
 
 
@@ -123,18 +136,22 @@ Scores = dict[str, float]
 
 
 class _Priors:
-    """What strategies learn from the answers of the whole set (the question itself included,
-    which errs towards a stricter audit: leaving it out would make a balanced set look
-    anti-correlated with its own answers)."""
+    """What strategies learn from the answers, per half of the set (a question reads the
+    other half's): letter and cell counts, and the ``majority`` baseline's text per type."""
 
     def __init__(self, items: list[Item]) -> None:
-        self.letters = Counter((i.type, i.answer) for i in items)
-        self.cells = Counter(i.correct for i in items if i.type == "location")
-        texts: dict[str, Counter] = defaultdict(Counter)
-        for item in items:
-            texts[item.type][item.correct] += 1
-        # as baselines.simple.Majority decides: most often correct, then alphabetical
-        self.majority = {t: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for t, c in texts.items()}
+        self.letters = {half: Counter((i.type, i.answer) for i in items if i.half != half) for half in (0, 1)}
+        self.cells = {
+            half: Counter(i.correct for i in items if i.type == "location" and i.half != half) for half in (0, 1)
+        }
+        self.majority = {}
+        for half in (0, 1):
+            texts: dict[str, Counter] = defaultdict(Counter)
+            for item in items:
+                if item.half != half:
+                    texts[item.type][item.correct] += 1
+            # as baselines.simple.Majority decides: most often correct, then alphabetical
+            self.majority[half] = {t: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for t, c in texts.items()}
 
 
 def _steps(item: Item) -> dict[str, int] | None:
@@ -146,7 +163,7 @@ def _steps(item: Item) -> dict[str, int] | None:
 
 
 def _letter_prior(item: Item, priors: _Priors) -> Scores:
-    return {o: priors.letters[(item.type, i)] for i, o in enumerate(item.options)}
+    return {o: priors.letters[item.half][(item.type, i)] for i, o in enumerate(item.options)}
 
 
 def _longest(item: Item, priors: _Priors) -> Scores:
@@ -181,12 +198,12 @@ def _handling_keywords(item: Item, priors: _Priors) -> Scores:
 
 
 def _common_cell(item: Item, priors: _Priors) -> Scores:
-    return {o: priors.cells[o] for o in item.options}
+    return {o: priors.cells[item.half][o] for o in item.options}
 
 
 def _majority(item: Item, priors: _Priors) -> Scores:
     # the baseline answers its text where offered, else the first letter
-    favourite = priors.majority.get(item.type)
+    favourite = priors.majority[item.half].get(item.type)
     if favourite in item.options:
         return {o: float(o == favourite) for o in item.options}
     return {o: -i for i, o in enumerate(item.options)}

@@ -193,6 +193,10 @@ class Catalog:
         id_ = f"{source}/{category}"
         return id_ if id_ in self.paths else None
 
+    def of_source(self, source: str) -> list[ProcessAnnotation]:
+        """Every annotation of ``source``, in id order."""
+        return [self.get(id_) for id_ in sorted(self.paths) if id_.split("/", 1)[0] == source]
+
     def get(self, id_: str) -> ProcessAnnotation:
         """The annotation with id ``id_`` (loaded once)."""
         if id_ not in self._loaded:
