@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from instructiad.seeds import seed_for
+from instructiad.sources.real_iad import CATEGORY_CODES
 from instructiad.sources.synthetic import render
 
 SIZE = 64
@@ -154,6 +155,14 @@ def make_mvtec_loco(root: Path, categories: tuple[str, ...] = ("breakfast_box", 
     return truth
 
 
+def _real_iad_codes(category: str) -> tuple[str, str]:
+    """Two defect codes the category really has (``real_iad.CATEGORY_CODES``), AK, HS, QS first."""
+    preferred = ("AK", "HS", "QS")
+    codes = CATEGORY_CODES.get(category, ("AK", "HS"))
+    ranked = sorted(codes, key=lambda c: preferred.index(c) if c in preferred else len(preferred))
+    return ranked[0], ranked[1]
+
+
 def make_real_iad(
     root: Path, categories: tuple[str, ...] = ("audiojack", "toy_brick"), resolution: str = "256"
 ) -> dict:
@@ -161,7 +170,8 @@ def make_real_iad(
     truth = {}
     for category in categories:
         splits: dict[str, list] = {"train": [], "test": []}
-        plan = [("train", "OK", 1), ("test", "OK", 2), ("test", "AK", 3), ("test", "HS", 4)]
+        first, second = _real_iad_codes(category)
+        plan = [("train", "OK", 1), ("test", "OK", 2), ("test", first, 3), ("test", second, 4)]
         for split, code, sample in plan:
             for view in (1, 3):
                 kind = "OK" if code == "OK" else f"NG/{code}"

@@ -110,12 +110,12 @@ def test_real_iad_maps_codes_and_keeps_view_and_sample(tmp_path):
         s = by_path[path]
         assert s.split == split
         assert s.label == ("normal" if code == "OK" else "anomaly")
-        assert s.defect_type == {"OK": "good", "AK": "pit", "HS": "scratch"}[code]
+        assert s.defect_type == {"OK": "good", "AK": "pit", "HS": "scratch", "QS": "missing_parts"}[code]
     pit = next(s for s in samples if s.defect_type == "pit")
     extra = dict(pit.extra)
     assert extra["defect_code"] == "AK" and extra["view"] in ("C1", "C3") and extra["sample_id"] == "S0003"
     assert pit.mask_paths[0].endswith("_mask.png")
-    assert pit.id.startswith("real_iad/audiojack/test/NG/AK/S0003/")
+    assert pit.id.startswith("real_iad/toy_brick/test/NG/AK/S0003/")
 
 
 def test_real_iad_reads_the_largest_resolution_present(tmp_path):
