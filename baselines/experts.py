@@ -296,6 +296,7 @@ class ExpertModel(ModelAdapter):
 
     supports_scores = True
     supported_tasks = ("discrimination", "location")
+    needs_image = True  # it answers from its anomaly map of the query image
 
     def __init__(self, spec: str, name: str, settings: dict) -> None:
         super().__init__(spec)

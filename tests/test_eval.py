@@ -57,7 +57,7 @@ def test_a_run_writes_config_predictions_metrics_and_summary(built, tmp_path, ca
         config["model"] == "chance"
         and config["dataset"]["fingerprint"] == manifest["configs"]["synthetic"]["fingerprint"]
     )
-    assert config["dataset"]["template_sets"] == ["default@1.0.0"] and config["seed"] == 0
+    assert config["dataset"]["template_sets"] == ["default@2.0.0"] and config["seed"] == 0
     assert {"python", "instructiad", "datasets"} <= set(config["packages"])
     rows = predictions_of(out, keep_latency=True)
     required = {"id", "task", "condition", "answer", "raw", "parsed", "probs", "status", "latency_s"}
@@ -372,8 +372,10 @@ def test_resume_refuses_another_model_dataset_or_settings(built, synthetic_root,
 
 def test_demo_writes_a_leaderboard(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--out", tmp_path / "demo", "--size", 64)
-    assert code == 0 and "# InstructIAD leaderboard" in out and "| 1 | majority |" in out
+    assert code == 0 and "# InstructIAD leaderboard" in out and "| majority |" in out and "| chance |" in out
+    assert "audit passed: worst blind strategy vs chance" in out
     for name in ("leaderboard.json", "leaderboard.md", "leaderboard.html"):
         assert (tmp_path / "demo" / "leaderboard" / name).is_file()
     assert {p.name for p in (tmp_path / "demo" / "runs").iterdir()} == {"chance", "majority", "expert_padim"}
     assert "| 3 | expert:padim |" in out  # two question types only: ranked after the five-type entries
+    assert "avg zero_shot blind" in out and "Visual gain" in out  # the no_image runs beside zero_shot

@@ -316,3 +316,10 @@ def format_report(report: dict, title: str) -> str:
     else:
         lines.append(f"passed: every blind strategy within {report['max_gap']:g} points of chance")
     return "\n".join(lines) + "\n"
+
+
+def summary_line(report: dict) -> str:
+    """One line: the worst blind gap per question type, and whether the audit passed."""
+    gaps = ", ".join(f"{t} {r['worst_gap']:+.1f}" for t, r in report["types"].items())
+    verdict = "passed" if not report["failures"] else "FAILED"
+    return f"audit {verdict}: worst blind strategy vs chance, in points: {gaps} (limit +{report['max_gap']:g})"

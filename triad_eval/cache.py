@@ -19,13 +19,21 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT
 
 
 def cache_key(adapter: ModelAdapter, scoring: str, request: Request) -> str:
-    """sha256 over the model spec, its parameters, the scoring mode and the prompt (images by hash)."""
-    material = json.dumps(
-        {"model": adapter.spec, "params": adapter.cache_params(), "scoring": scoring, "prompt": request.prompt_json()},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    """sha256 over the model spec, its parameters, the scoring mode and the prompt (images by hash).
+
+    A prompt without images (``no_image``) no longer tells its record apart from another with the
+    same question, so its key also takes the record id: one response per request, as with images.
+    """
+    material = {
+        "model": adapter.spec,
+        "params": adapter.cache_params(),
+        "scoring": scoring,
+        "prompt": request.prompt_json(),
+    }
+    if not request.images:
+        material["record"] = request.id
+    text = json.dumps(material, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ResponseCache:

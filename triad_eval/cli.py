@@ -111,8 +111,23 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--category", required=True)
     render.add_argument("--defect", help="only this defect (default: a normal image and every defect)")
     render.add_argument("--templates", default="default", metavar="NAME[@VERSION]", help="template set")
-    render.add_argument("--processes", type=Path, metavar="DIR", help="annotation folder (default: the bundled one)")
+    render.add_argument("--processes", type=Path, metavar="DIR", help="annotations to add to the bundled ones")
     render.set_defaults(run=_render)
+
+    audit = commands.add_parser(
+        "audit",
+        help="can the questions be answered without the image? blind strategies vs chance (exit 1 if any beats it)",
+    )
+    audit.add_argument("dataset", nargs="?", help="a built dataset folder (default: audit the annotations instead)")
+    audit.add_argument("--config", default="all", help="dataset config (default: all)")
+    audit.add_argument("--split", default="test", help="dataset split (default: test)")
+    audit.add_argument("--processes", type=Path, metavar="DIR", help="annotations to add to the bundled ones")
+    audit.add_argument("--templates", default="default", metavar="NAME[@VERSION]", help="template set (annotations)")
+    audit.add_argument(
+        "--max-gap", type=float, default=5.0, metavar="POINTS", help="allowed points above chance (default: 5)"
+    )
+    audit.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    audit.set_defaults(run=_audit)
 
     evaluate = commands.add_parser("eval", help="score a model on a built dataset; writes a run folder")
     evaluate.add_argument(
@@ -130,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--conditions",
         default="zero_shot",
-        help="comma-separated, e.g. zero_shot,process,one_shot,expert,process+expert",
+        help="comma-separated, e.g. zero_shot,process,one_shot,expert,process+expert,no_image,process+no_image",
     )
     evaluate.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     evaluate.add_argument("--scoring", choices=("generate", "options"), default="generate")
@@ -184,6 +199,8 @@ def _demo(args: argparse.Namespace) -> int:
     from instructiad.export import build_dataset
     from instructiad.info import format_summary, summarize
     from instructiad.sources import synthetic
+    from triad_eval.audit import audit, dataset_items, summary_line
+    from triad_eval.data import open_dataset
     from triad_eval.leaderboard import write_leaderboard
     from triad_eval.runner import EvalSettings, run_eval
 
@@ -194,18 +211,25 @@ def _demo(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / DEMO_MARKER).write_text("made by `triad demo`; rerunning the demo replaces this folder\n")
-    source = synthetic.generate(out / "source", size=args.size)
+    # six images per defect and six good ones per category: enough questions for `triad audit`
+    # to tell a blind prior from noise
+    source = synthetic.generate(out / "source", size=args.size, n_test_good=6, n_per_defect=6)
     build_dataset([("synthetic", source)], out / "dataset")
     print(format_summary(summarize(out / "dataset")))
+    data = open_dataset(
+        str(out / "dataset"), "synthetic", columns=["id", "category", "process_id", "questions", "skipped"]
+    )
+    print("\n" + summary_line(audit(*dataset_items(data.records, data.annotation))))
     runs = []
     has_experts = importlib.util.find_spec("anomalib") is not None
     # PaDiM on random features (no download) drives chance's expert condition, so that the
     # leaderboard's samples show the regions it flags
     padim_args = {"pre_trained": "false", "image_size": "128", "crop": str(max(32, args.size // 4))}
     padim = {"expert": "padim", "expert_args": padim_args} if has_experts else {}
+    # no_image: the blind run beside zero_shot (the leaderboard's blind column and visual gain)
     plan = [
-        ("chance", [*DEMO_CONDITIONS, *(["expert"] if has_experts else [])], padim),
-        ("majority", DEMO_CONDITIONS, {}),
+        ("chance", [*DEMO_CONDITIONS, *(["expert"] if has_experts else []), "no_image"], padim),
+        ("majority", [*DEMO_CONDITIONS, "no_image"], {}),
     ]
     for model, conditions, expert in plan:
         settings = EvalSettings(
@@ -295,7 +319,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from instructiad.processes import BUNDLED
-    from instructiad.processes.validate import annotation_files, validate_file
+    from instructiad.processes.validate import annotation_files, near_duplicates, validate_file
 
     files = annotation_files(args.paths or [BUNDLED])
     missing = [f for f in files if not f.is_file()]
@@ -304,20 +328,59 @@ def _validate(args: argparse.Namespace) -> int:
     problems = [problem for path in files for problem in validate_file(path)]
     for problem in problems:
         print(f"triad: invalid: {problem}", file=sys.stderr)
+    warnings = near_duplicates(files)
+    for warning in warnings:
+        print(f"triad: warning: {warning}", file=sys.stderr)
     bad_files = len({p.path for p in problems})
-    print(f"{len(files)} annotation file(s) checked, {bad_files} with problems ({len(problems)} in all)")
+    print(
+        f"{len(files)} annotation file(s) checked, {bad_files} with problems ({len(problems)} in all), "
+        f"{len(warnings)} near-duplicate text warning(s)"
+    )
     return 1 if problems else 0
 
 
 def _render(args: argparse.Namespace) -> int:
     from cot_m.engine import TemplateSet
     from cot_m.preview import preview
-    from instructiad import processes
+    from instructiad.processes import Catalog
 
-    annotation = processes.load(args.source, args.category, root=args.processes or processes.BUNDLED)
+    catalog = Catalog(args.processes)
+    id_ = catalog.id_for(args.source, args.category)
+    if id_ is None:
+        raise InstructIADError(f"no process annotation for {args.source}/{args.category}")
     name, _, version = args.templates.partition("@")
-    print(preview(annotation, TemplateSet(name, version or None), args.defect), end="")
+    templates = TemplateSet(name, version or None)
+    print(preview(catalog.get(id_), templates, args.defect, catalog.of_source(args.source)), end="")
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from cot_m.engine import TemplateSet
+    from instructiad.processes import Catalog
+    from triad_eval.audit import annotation_items, audit, dataset_items, format_report
+    from triad_eval.data import open_dataset
+
+    if args.max_gap < 0:
+        raise InstructIADError(f"--max-gap {args.max_gap:g}: must be zero or more points")
+    if args.dataset is None:
+        name, _, version = args.templates.partition("@")
+        templates = TemplateSet(name, version or None)
+        items, skipped = annotation_items(Catalog(args.processes), templates)
+        title = f"audit of the annotations with template set {templates.name} {templates.version}"
+    else:
+        columns = ["id", "category", "process_id", "questions", "skipped"]
+        data = open_dataset(args.dataset, args.config, args.split, columns=columns)
+        items, skipped = dataset_items(data.records, data.annotation)
+        title = f"audit of {data.source} (config {data.config}, split {data.split})"
+    if not items:
+        raise InstructIADError(f"{args.dataset or 'the annotations'}: no questions to audit")
+    report = audit(items, skipped, args.max_gap)
+    print(format_report(report, title), end="")
+    if args.json:
+        from triad_eval.runner import write_json
+
+        write_json(args.json, report)
+    return 1 if report["failures"] else 0
 
 
 def _eval(args: argparse.Namespace) -> int:

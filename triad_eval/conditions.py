@@ -1,8 +1,10 @@
 """Evaluation conditions: what a prompt carries besides the query image and the question.
 
 A condition is one small class: it adds content parts (text, reference images) before the
-query, or says it cannot serve a record. Conditions combine with ``+`` (``process+one_shot``)
-and always apply in :data:`CONDITIONS` order, so ``one_shot+process`` is the same condition.
+query, or says it cannot serve a record; ``no_image`` instead removes every image from the
+prompt the others build (the visual-dependency check). Conditions combine with ``+``
+(``process+one_shot``) and always apply in :data:`CONDITIONS` order, so ``one_shot+process`` is
+the same condition.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Condition:
     """Base class: no extra content."""
 
     name: ClassVar[str]
+    drops_images: ClassVar[bool] = False
+    """The request builder removes every image part (query, references, crops) from the prompt."""
 
     def parts(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
         """Content parts that go before the query image: ``{"type": "text", "text": ...}`` or
@@ -120,7 +124,28 @@ class Expert(Condition):
         return {"expert": self.source.spec, "boxes": [list(b) for b in regions.boxes], "fallback": regions.fallback}
 
 
-CONDITIONS: dict[str, type[Condition]] = {c.name: c for c in (ZeroShot, ProcessContext, OneShot, Expert)}
+class NoImage(Condition):
+    """The visual-dependency check: the prompt the other conditions build, with every image
+    removed (the query image, reference images, expert crops). The text stays word for word;
+    nothing says the image is missing. Alone it is zero_shot without the image."""
+
+    name = "no_image"
+    drops_images = True
+
+
+CONDITIONS: dict[str, type[Condition]] = {c.name: c for c in (ZeroShot, ProcessContext, OneShot, Expert, NoImage)}
+
+
+def is_blind(name: str) -> bool:
+    """Whether the (canonical) condition ``name`` removes the images."""
+    return any(CONDITIONS[p].drops_images for p in name.split("+") if p in CONDITIONS)
+
+
+def sighted(name: str) -> str:
+    """The image-bearing condition a blind one is compared with: ``process+no_image`` ->
+    ``process``, ``no_image`` -> ``zero_shot``; other names are returned as they are."""
+    kept = [p for p in name.split("+") if not (p in CONDITIONS and CONDITIONS[p].drops_images)]
+    return "+".join(kept) or "zero_shot"
 
 
 def parse_condition(name: str, expert: ExpertSource | None = None) -> tuple[str, list[Condition]]:

@@ -3,6 +3,10 @@
 Runs are grouped by dataset fingerprint (and config and split): numbers from different data
 are shown apart, never mixed. Shards of one evaluation are joined before ranking. The HTML
 page is self-contained (plots as inline PNG) and needs no network to view.
+
+Blind runs (``no_image`` conditions) are not ranked: each model's blind score is shown beside
+the image-bearing condition it pairs with (``no_image`` with ``zero_shot``, ``process+no_image``
+with ``process``), with the visual gain (real minus blind); ``-`` where a model has no blind run.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import schemas
+from triad_eval.conditions import is_blind, sighted
 from triad_eval.metrics import anomaly_score, compute_metrics, headline
 from triad_eval.requests import TASKS
 from triad_eval.runner import identity, join_shards, load_run
@@ -65,6 +70,7 @@ def build_board(entries: list[dict]) -> dict:
                 },
             }
         )
+        rows[-1]["blind"] = _blind(rows[-1])
     # Entries that answer more question types rank first (an expert answering two types is not
     # comparable with a model answering five), then by best average.
     rows.sort(key=lambda r: (r["dataset"]["fingerprint"], -len(r["tasks"]), -_score(r), r["model"], r["scoring"]))
@@ -72,8 +78,29 @@ def build_board(entries: list[dict]) -> dict:
 
 
 def _score(row: dict) -> float:
-    values = [v for v in row["average"].values() if v is not None]
+    """The best average over image-bearing conditions (a blind score never ranks a model)."""
+    values = [v for c, v in row["average"].items() if v is not None and not is_blind(c)]
     return max(values) if values else -1.0
+
+
+def _pair(real: float | None, blind: float | None) -> dict:
+    gain = None if real is None or blind is None else round(real - blind, 6)
+    return {"real": real, "blind": blind, "visual_gain": gain}
+
+
+def _blind(row: dict) -> dict:
+    """Per task and on average, for every image-bearing condition (and every one a blind run
+    pairs with): the real score, the blind score (``None`` without a blind run) and the gain."""
+
+    def pairs(scores: dict[str, float | None]) -> dict[str, dict]:
+        real = list(dict.fromkeys(sighted(c) for c in scores))
+        blind = {sighted(c): v for c, v in scores.items() if is_blind(c)}
+        return {c: _pair(scores.get(c), blind.get(c)) for c in real}
+
+    return {
+        "tasks": {task: pairs(by_condition) for task, by_condition in row["tasks"].items()},
+        "average": pairs(row["average"]),
+    }
 
 
 def write_leaderboard(folders: list[Path], out: Path) -> dict:
@@ -99,10 +126,58 @@ def _groups(board: dict) -> dict[str, list[dict]]:
 
 
 def _columns(rows: list[dict]) -> list[tuple[str, str]]:
-    """(task, condition) columns: tasks in their usual order, conditions as they first appear."""
-    conditions = list(dict.fromkeys(c for r in rows for by_condition in r["tasks"].values() for c in by_condition))
-    pairs = {(t, c) for r in rows for t, by_condition in r["tasks"].items() for c in by_condition}
+    """(task, condition) columns: tasks in their usual order, conditions as they first appear;
+    blind conditions appear under the image-bearing condition they pair with."""
+    conditions = list(dict.fromkeys(c for r in rows for by_task in r["blind"]["tasks"].values() for c in by_task))
+    pairs = {(t, c) for r in rows for t, by_condition in r["blind"]["tasks"].items() for c in by_condition}
     return sorted(pairs, key=lambda pair: (TASKS.index(pair[0]), conditions.index(pair[1])))
+
+
+def _has_blind(rows: list[dict]) -> set[str]:
+    """Image-bearing conditions some model of ``rows`` also ran blind."""
+    return {c for r in rows for c, p in r["blind"]["average"].items() if p["blind"] is not None}
+
+
+def _board_table(rows: list[dict], newline: str = " ") -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a dataset's main table: averages, then every task x condition, each
+    followed by its blind score where some model ran that condition without images."""
+    conditions = list(dict.fromkeys(c for r in rows for c in r["blind"]["average"]))
+    columns, blind = _columns(rows), _has_blind(rows)
+    header = ["rank", "model", "scoring"]
+    for c in conditions:
+        header += [f"avg {c}"] + ([f"avg {c}{newline}blind"] if c in blind else [])
+    for t, c in columns:
+        header += [f"{t}{newline}{c}"] + ([f"{t}{newline}{c} blind"] if c in blind else [])
+    header += ["unparsed", "failed"]
+    body = []
+    for rank, row in enumerate(rows, start=1):
+        cells = [str(rank), row["model"], row["scoring"]]
+        for c in conditions:
+            pair = row["blind"]["average"].get(c, {})
+            cells += [_pct(pair.get("real"))] + ([_pct(pair.get("blind"))] if c in blind else [])
+        for t, c in columns:
+            pair = row["blind"]["tasks"].get(t, {}).get(c, {})
+            cells += [_pct(pair.get("real"))] + ([_pct(pair.get("blind"))] if c in blind else [])
+        cells += [str(row["counts"]["unparsed"]), str(row["counts"]["failed"])]
+        body.append(cells)
+    return header, body
+
+
+def _visual_gains(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Visual gain (real minus blind, points) per model and paired condition, per task and on
+    average; ``-`` where the model has no blind run. No rows when no model ran blind."""
+    blind = _has_blind(rows)
+    conditions = [c for c in dict.fromkeys(c for r in rows for c in r["blind"]["average"]) if c in blind]
+    tasks = [t for t in TASKS if any(t in r["blind"]["tasks"] for r in rows)]
+    header = ["model", "scoring", "condition", *tasks, "average"]
+    body = []
+    for row in rows:
+        for c in conditions:
+            if c not in row["blind"]["average"]:
+                continue
+            pairs = [row["blind"]["tasks"].get(t, {}).get(c, {}) for t in tasks] + [row["blind"]["average"][c]]
+            body.append([row["model"], row["scoring"], c, *(_points(p.get("visual_gain")) for p in pairs)])
+    return header, body
 
 
 def _title(dataset: dict, fingerprint: str) -> str:
@@ -115,32 +190,27 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}"
+
+
 def to_markdown(board: dict) -> str:
     """One table per dataset: average per condition, then every task x condition."""
     lines = ["# InstructIAD leaderboard", ""]
     for fingerprint, rows in _groups(board).items():
         dataset = rows[0]["dataset"]
-        conditions = list(dict.fromkeys(c for r in rows for c in r["average"]))
-        columns = _columns(rows)
         lines += [
             f"## {_title(dataset, fingerprint)}",
             "",
         ]
-        header = [
-            "rank",
-            "model",
-            "scoring",
-            *(f"avg {c}" for c in conditions),
-            *(f"{t} {c}" for t, c in columns),
-            "unparsed",
-            "failed",
-        ]
+        header, body = _board_table(rows)
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for rank, row in enumerate(rows, start=1):
-            cells = [str(rank), row["model"], row["scoring"], *(_pct(row["average"].get(c)) for c in conditions)]
-            cells += [_pct(row["tasks"].get(t, {}).get(c)) for t, c in columns]
-            cells += [str(row["counts"]["unparsed"]), str(row["counts"]["failed"])]
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        header, body = _visual_gains(rows)
+        if body:
+            lines += ["", "Visual gain: real minus blind (no_image), in points.", ""]
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(cells) + " |" for cells in body]
         gains = [
             (row["model"], t, n, g) for row in rows for t, gs in row["process_gain"].items() for n, g in gs.items()
         ]
@@ -158,7 +228,8 @@ def to_markdown(board: dict) -> str:
         lines.append("")
     lines.append(
         "Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; "
-        "averages are unweighted over tasks."
+        "averages are unweighted over tasks. A blind column is the same condition with every image removed "
+        "(no_image); blind runs are not ranked."
     )
     return "\n".join(lines) + "\n"
 
@@ -175,7 +246,7 @@ def to_html(board: dict, entries: list[dict]) -> str:
         title = _title(dataset, fingerprint)
         plots = [_task_bars(rows), _process_by_category(mine), _roc_curves(mine)]
         sections.append(
-            f"<h2>{html.escape(title)}</h2>{_table(rows)}"
+            f"<h2>{html.escape(title)}</h2>{_table(*_board_table(rows, '<br>'))}{_gain_table(rows)}"
             + "".join(
                 f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' for alt, data in plots if data
             )
@@ -191,7 +262,8 @@ def to_html(board: dict, entries: list[dict]) -> str:
     )
     note = (
         "<p>Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; averages are unweighted "
-        "over tasks. Failed requests are never scored; unparsed answers count as wrong.</p>"
+        "over tasks. Failed requests are never scored; unparsed answers count as wrong. A blind column is the same "
+        "condition with every image removed (no_image); blind runs are not ranked.</p>"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>InstructIAD leaderboard</title><style>{style}</style>"
@@ -296,23 +368,18 @@ def _answers(rows: list[tuple[dict, dict]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def _table(rows: list[dict]) -> str:
-    conditions = list(dict.fromkeys(c for r in rows for c in r["average"]))
-    columns = _columns(rows)
-    head = ["rank", "model", "scoring", *(f"avg {c}" for c in conditions), *(f"{t}<br>{c}" for t, c in columns)]
-    head += ["unparsed", "failed"]
-    body = []
-    for rank, row in enumerate(rows, start=1):
-        cells = [
-            str(rank),
-            html.escape(row["model"]),
-            row["scoring"],
-            *(_pct(row["average"].get(c)) for c in conditions),
-        ]
-        cells += [_pct(row["tasks"].get(t, {}).get(c)) for t, c in columns]
-        cells += [str(row["counts"]["unparsed"]), str(row["counts"]["failed"])]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(body) + "</table>"
+def _table(header: list[str], body: list[list[str]]) -> str:
+    """An HTML table; header cells may hold <br>, body cells are escaped."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _gain_table(rows: list[dict]) -> str:
+    header, body = _visual_gains(rows)
+    if not body:
+        return ""
+    return "<h3>Visual gain</h3><p>Real minus blind (no_image), in points.</p>" + _table(header, body)
 
 
 def _png(figure) -> str:
@@ -325,7 +392,7 @@ def _png(figure) -> str:
 
 
 def _task_bars(rows: list[dict]) -> tuple[str, str]:
-    """Headline number per task, one bar per model, for each model's first condition."""
+    """Headline number per task, one bar per model, for each model's first image-bearing condition."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -333,7 +400,7 @@ def _task_bars(rows: list[dict]) -> tuple[str, str]:
     figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(tasks)), 3.5))
     width = 0.8 / max(1, len(rows))
     for i, row in enumerate(rows):
-        condition = next(iter(row["average"]))
+        condition = next((c for c in row["average"] if not is_blind(c)), next(iter(row["average"])))
         values = [row["tasks"].get(t, {}).get(condition) or 0 for t in tasks]
         axes.bar(np.arange(len(tasks)) + i * width, values, width, label=f"{row['model']} ({condition})")
     axes.set_xticks(np.arange(len(tasks)) + width * (len(rows) - 1) / 2, tasks)

@@ -24,7 +24,7 @@ class Request:
         id: the record id; with ``task`` and ``condition`` it names the request.
         index: the record's position in its split (shards merge back into this order).
         messages: chat messages; content parts are ``{"type": "text", "text"}`` or
-            ``{"type": "image", "image": ImageRef}``.
+            ``{"type": "image", "image": ImageRef}`` (none under ``no_image``).
         options: letter -> option text.
         answer: the correct letter.
     """
@@ -101,6 +101,8 @@ def build_requests(
                     continue
                 lead = [{"type": "text", "text": QUERY_LEAD}] if any(p["type"] == "image" for p in before) else []
                 content = [*before, *lead, {"type": "image", "image": query}, *after, {"type": "text", "text": text}]
+                if any(condition.drops_images for condition in parts):  # no_image: the same text, no image
+                    content = [p for p in content if p["type"] != "image"]
                 notes = {k: v for condition in parts for k, v in condition.note(record).items()}
                 label = "anomaly" if record["label"] == 1 else "normal"
                 messages = ({"role": "user", "content": content},)

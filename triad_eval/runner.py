@@ -99,13 +99,17 @@ def run_eval(settings: EvalSettings) -> RunResult:
     out = settings.out.expanduser().absolute()
     tasks = parse_tasks(settings.tasks)
     expert = parse_expert(settings.expert, settings.expert_args)
-    conditions = [parse_condition(c, expert)[0] for c in settings.conditions]
+    parsed = [parse_condition(c, expert) for c in settings.conditions]
+    conditions = [name for name, _ in parsed]
     if settings.scoring not in ("generate", "options"):
         raise InstructIADError(f"--scoring {settings.scoring}: must be generate or options")
     _check_folder(out, settings.resume)
     adapter = load_adapter(settings.model, settings.model_args, settings.seed, settings.concurrency)
     if settings.scoring == "options" and not adapter.supports_scores:
         raise InstructIADError(f"{settings.model} cannot score options; use --scoring generate")
+    blind = next((name for name, parts in parsed if any(c.drops_images for c in parts)), None)
+    if blind and adapter.needs_image:
+        raise InstructIADError(f"{settings.model} cannot answer without an image; drop condition {blind}")
     if adapter.supported_tasks is not None:  # e.g. a vision expert: no language questions
         tasks = [t for t in tasks if t in adapter.supported_tasks]
         if not tasks:
@@ -135,7 +139,7 @@ def run_eval(settings: EvalSettings) -> RunResult:
     config["unavailable"] = unavailable
     out.mkdir(parents=True, exist_ok=True)
     if not settings.resume:
-        _write_json(out / CONFIG, config)
+        write_json(out / CONFIG, config)
 
     cache = ResponseCache(out / CACHE)
     try:
@@ -181,7 +185,7 @@ def finish(out: Path, config: dict, predictions: list[dict]) -> dict:
         raise RuntimeError(f"metrics do not match schemas/metrics.schema.json: {problems[0]}")
     lines = "".join(json.dumps(p, sort_keys=True, ensure_ascii=False) + "\n" for p in predictions)
     _write_text(out / PREDICTIONS, lines)
-    _write_json(out / METRICS, metrics)
+    write_json(out / METRICS, metrics)
     _write_text(out / SUMMARY, format_summary(config, metrics))
     return metrics
 
@@ -220,7 +224,7 @@ def _add_usage(out: Path, usage: dict[str, int]) -> None:
         return
     path = out / "usage.json"
     total = read_json(path) if path.is_file() else {}
-    _write_json(path, {k: total.get(k, 0) + usage.get(k, 0) for k in sorted(total.keys() | usage.keys())})
+    write_json(path, {k: total.get(k, 0) + usage.get(k, 0) for k in sorted(total.keys() | usage.keys())})
 
 
 def _check_folder(out: Path, resume: bool) -> None:
@@ -258,7 +262,8 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically (a partial file renamed into place)."""
     _write_text(path, json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
@@ -317,7 +322,7 @@ def merge_runs(folders: list[Path], out: Path) -> dict:
         raise InstructIADError(f"{out}: output folder already exists and is not empty")
     config, predictions = join_shards([(Path(f), *load_run(f)[:2]) for f in folders])
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / CONFIG, config)
+    write_json(out / CONFIG, config)
     return finish(out, config, predictions)
 
 

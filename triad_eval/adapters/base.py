@@ -42,6 +42,9 @@ class ModelAdapter(ABC):
     supports_scores: bool = False
     supported_tasks: tuple[str, ...] | None = None
     """Question types the model can answer (``None``: all); others are not asked."""
+    needs_image: bool = False
+    """The model cannot answer from the text alone (vision experts, Triad): `triad eval` refuses
+    conditions that remove the images (``no_image``) rather than score answers it never gave."""
 
     def __init__(self, spec: str) -> None:
         self.spec = spec

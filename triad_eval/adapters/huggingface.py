@@ -137,6 +137,8 @@ class HuggingFace(ModelAdapter):
             images.append(request_images)
             for key, values in request_extra.items():
                 extra.setdefault(key, []).extend(values)
+        # a batch of text-only prompts (no_image) goes without images: processors refuse empty lists
+        images = images if any(images) else None
         inputs = self.processor(images=images, text=conversations, padding=True, return_tensors="pt", **extra)
         return inputs.to(self.model.device)
 

@@ -37,6 +37,8 @@ def check_triad_folder(path: Path) -> None:
 class Triad(HuggingFace):
     """Triad from a converted checkpoint; region crops become region tokens of the query image."""
 
+    needs_image = True  # region tokens attach to the query image
+
     def __init__(self, spec: str, model: str, **kwargs) -> None:
         if not Path(model).expanduser().exists():
             raise InstructIADError(
