@@ -44,8 +44,8 @@ def assert_failed_cleanly(code: int, err: str, out_dir: Path, *needles: str) -> 
 def test_demo_builds_and_prints_the_summary_and_can_be_rerun(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--out", tmp_path / "demo", "--size", 64)
     assert code == 0
-    assert "[synthetic]  45 images" in out
-    assert "steel_sheet" in out and "inclusion 2, pit 2, scratch 2" in out
+    assert "[synthetic]  90 images" in out
+    assert "steel_sheet" in out and "inclusion 6, pit 6, scratch 6" in out
     assert (tmp_path / "demo" / "dataset" / "manifest.json").is_file()
     assert run(capsys, "demo", "--out", tmp_path / "demo", "--size", 64)[0] == 0
 
