@@ -290,3 +290,19 @@ def test_an_invalid_user_annotation_stops_the_build_before_any_work(tmp_path, ca
     err = capsys.readouterr().err
     assert "gasket.yaml:1: (document): 'acceptable_variation' is a required property (and 9 more" in err
     assert not out.exists()
+
+
+def test_a_dataset_built_before_a_newer_authoring_rule_still_loads(built, tmp_path):
+    """Annotations a built dataset ships are loaded as they were written: a rule added later
+    (here: a mechanism may not name a step outside caused_by) does not lock the dataset out."""
+    import shutil
+
+    from triad_eval.data import open_dataset
+
+    folder = tmp_path / "older"
+    shutil.copytree(built, folder)
+    shipped = folder / "processes" / "synthetic" / "steel_sheet.yaml"
+    shipped.write_text(shipped.read_text().replace("Over-pickling attacks", "Annealing and over-pickling attack", 1))
+    assert any("names step 'annealing'" in p.message for p in validate_file(shipped))
+    annotation = open_dataset(str(folder), "synthetic").annotation("synthetic/steel_sheet")
+    assert "Annealing and over-pickling" in annotation.defects["pit"].mechanism

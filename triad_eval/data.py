@@ -47,9 +47,11 @@ class EvalDataset:
     _annotations: dict[str, ProcessAnnotation] = field(default_factory=dict, repr=False)
 
     def annotation(self, process_id: str) -> ProcessAnnotation:
-        """The process annotation shipped with the dataset (``processes/<id>.yaml``)."""
+        """The process annotation shipped with the dataset (``processes/<id>.yaml``), checked
+        as it was built: rules for writing annotations added since do not lock it out."""
         if process_id not in self._annotations:
-            self._annotations[process_id] = load_file(self.folder / "processes" / f"{process_id}.yaml")
+            path = self.folder / "processes" / f"{process_id}.yaml"
+            self._annotations[process_id] = load_file(path, authoring=False)
         return self._annotations[process_id]
 
     @cached_property

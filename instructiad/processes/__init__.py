@@ -94,14 +94,15 @@ class ProcessAnnotation:
         return next((d for d in self.defects.values() if name in d.aliases), None)
 
 
-def load_file(path: str | Path) -> ProcessAnnotation:
-    """Validate and load one annotation file.
+def load_file(path: str | Path, authoring: bool = True) -> ProcessAnnotation:
+    """Validate and load one annotation file (``authoring=False``: as a built dataset ships
+    it, see :func:`~instructiad.processes.validate.validate_file`).
 
     Raises:
         InstructIADError: the file is invalid (the message is its first problem).
     """
     path = Path(path)
-    problems = validate_file(path)
+    problems = validate_file(path, authoring)
     if problems:
         more = f" (and {len(problems) - 1} more; run `triad validate {path}`)" if len(problems) > 1 else ""
         raise InstructIADError(f"{problems[0]}{more}")
