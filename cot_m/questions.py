@@ -127,22 +127,37 @@ def _single_defect(inputs: _Inputs) -> Defect:
     return defects[0]
 
 
+def _the_defect(inputs: _Inputs) -> Defect:
+    """The record's single defect; from rules 2, not a catch-all class."""
+    defect = _single_defect(inputs)
+    if inputs.templates.rules >= 2 and defect.catch_all:
+        raise Skip(f"{defect.key!r} is a catch-all class: no single answer")
+    return defect
+
+
 def _other_defects(inputs: _Inputs, defect: Defect) -> list[Defect]:
-    others = [d for d in inputs.annotation.defects.values() if d.key not in (defect.key, "combined")]
+    """The category's other defect types (from rules 2, catch-all classes left out)."""
+    if inputs.templates.rules >= 2:
+        candidates = root_cause.typed_defects(inputs.annotation)
+    else:
+        candidates = [d for d in inputs.annotation.defects.values() if d.key != "combined"]
+    others = [d for d in candidates if d.key != defect.key]
     if not others:
         raise Skip("the category has fewer than two defect types")
     return others
 
 
 def _defect_type(inputs: _Inputs) -> Question:
-    defect = _single_defect(inputs)
+    defect = _the_defect(inputs)
     names = [d.name for d in _other_defects(inputs, defect)]
     return _ask(inputs, "defect_type", defect.name, names, {"defect": defect.key})
 
 
 def _appearance(inputs: _Inputs) -> Question:
-    defect = _single_defect(inputs)
+    defect = _the_defect(inputs)
     texts = [d.appearance for d in _other_defects(inputs, defect)]
+    if inputs.templates.rules >= 2:  # options must differ in what the image shows
+        texts = [t for t in texts if not same_look(t, defect.appearance)]
     return _ask(inputs, "appearance", defect.appearance, texts, {"defect": defect.key})
 
 
@@ -168,27 +183,6 @@ def _location(inputs: _Inputs) -> Question:
         raise Skip(f"the defect spreads over several regions (largest holds {record['location_share']:.0%})")
     untouched = [cell for cell in CELLS if cell not in record["regions"]]
     return _ask(inputs, "location", record["location"], untouched, {"region": record["location"]})
-
-
-def _typed_defect(inputs: _Inputs) -> Defect:
-    """The record's single defect, unless it is a catch-all class (rules 2)."""
-    defect = _single_defect(inputs)
-    if defect.catch_all:
-        raise Skip(f"{defect.key!r} is a catch-all class: no single answer")
-    return defect
-
-
-def _typed_others(inputs: _Inputs, defect: Defect) -> list[Defect]:
-    others = [d for d in root_cause.typed_defects(inputs.annotation) if d.key != defect.key]
-    if not others:
-        raise Skip("the category has fewer than two defect types")
-    return others
-
-
-def _defect_type_v2(inputs: _Inputs) -> Question:
-    defect = _typed_defect(inputs)
-    names = [d.name for d in _typed_others(inputs, defect)]
-    return _ask(inputs, "defect_type", defect.name, names, {"defect": defect.key})
 
 
 SAME_LOOK = 0.6
@@ -230,14 +224,8 @@ def same_look(a: str, b: str) -> bool:
     return len(words_a & words_b) >= SAME_LOOK * len(words_a | words_b)
 
 
-def _appearance_v2(inputs: _Inputs) -> Question:
-    defect = _typed_defect(inputs)
-    texts = [d.appearance for d in _typed_others(inputs, defect) if not same_look(d.appearance, defect.appearance)]
-    return _ask(inputs, "appearance", defect.appearance, texts, {"defect": defect.key})
-
-
 def _root_cause_v2(inputs: _Inputs) -> Question:
-    defect = _typed_defect(inputs)
+    defect = _the_defect(inputs)
     choice = root_cause.design(inputs.group)[(inputs.annotation.id, defect.key)]
     if isinstance(choice, str):
         raise Skip(choice)
@@ -255,10 +243,4 @@ _BUILDERS: dict[str, Callable[[_Inputs], Question]] = {
     "root_cause": _root_cause,
 }
 
-_BUILDERS_V2: dict[str, Callable[[_Inputs], Question]] = {
-    "discrimination": _discrimination,
-    "defect_type": _defect_type_v2,
-    "location": _location,
-    "appearance": _appearance_v2,
-    "root_cause": _root_cause_v2,
-}
+_BUILDERS_V2: dict[str, Callable[[_Inputs], Question]] = _BUILDERS | {"root_cause": _root_cause_v2}
