@@ -285,3 +285,43 @@ def test_same_input_same_bytes_for_a_multi_source_build(tmp_path, synthetic_root
     build_dataset([("synthetic", synthetic_root)], b, num_proc=2)
     shard = "data/synthetic/test-00000-of-00001.parquet"
     assert (a / shard).read_bytes() == (b / shard).read_bytes()
+
+
+def candle_record(defect: str) -> dict:
+    return {
+        "id": f"visa/candle/test/{defect}/000.JPG",
+        "source": "visa",
+        "category": "candle",
+        "label": "anomaly",
+        "defect_types": [defect],
+        "sub_types": [],
+        "location": "top",
+        "regions": ["top"],
+        "location_share": 1.0,
+        "boxes": [[10, 5, 40, 30]],
+        "width": 300,
+        "height": 300,
+    }
+
+
+def test_plural_products_get_plural_words():
+    candles = processes.load("visa", "candle")
+    assert candles.product_plural and candles.product_name == "Tealight candles"
+    fields = cot_m.annotate(candle_record("chunk_of_wax_missing"), candles)
+    text = " ".join([q["question"] for q in fields["questions"]] + [t["value"] for t in fields["conversation_llava"]])
+    assert "this tealight candles" not in text and "tealight candles is" not in text
+    assert "the tealight candles are defective" in fields["conversation_llava"][1]["value"]
+
+
+def test_a_catch_all_class_gets_no_typed_question_or_conversation():
+    candles = processes.load("visa", "candle")
+    assert candles.defects["other"].catch_all
+    reasons = skipped(cot_m.annotate(candle_record("other"), candles))
+    for kind in ("defect_type", "appearance", "root_cause"):
+        assert reasons[kind] == "'other' is a catch-all class: no single answer"
+    assert reasons["conversation"].startswith("a catch-all defect class")
+    fields = cot_m.annotate(candle_record("chunk_of_wax_missing"), candles)
+    options = {o["text"] for q in fields["questions"] for o in q["options"]}
+    assert candles.defects["other"].name not in options and candles.defects["other"].appearance not in options
+    v1 = skipped(cot_m.annotate(candle_record("other"), candles, template_set("default", "1.0.0")))
+    assert "defect_type" not in v1  # the first rules still asked it, as they did
