@@ -254,13 +254,18 @@ def _table(items: list[Item], priors: _Priors) -> dict:
             hits.append(1 / len(item.options) if scores is None else expected_hit(scores, item.correct))
         strategies[name] = round(_score(items, hits), 1)
     chance = round(_chance(items), 1)
-    letters = Counter(LETTERS[i.answer] for i in items)
+    letters: dict[int, Counter] = defaultdict(Counter)  # options -> correct letters
+    for i in items:
+        letters[len(i.options)][LETTERS[i.answer]] += 1
     return {
         "count": len(items),
         "chance": chance,
         "strategies": strategies,
         "worst_gap": round(max(strategies.values()) - chance, 1),
-        "letters": {letter: round(100 * letters[letter] / len(items), 1) for letter in sorted(letters)},
+        "letters": {
+            f"{size} options": {k: round(100 * c[k] / c.total(), 1) for k in LETTERS[:size]}
+            for size, c in sorted(letters.items(), reverse=True)
+        },
     }
 
 
@@ -302,9 +307,10 @@ def format_report(report: dict, title: str) -> str:
             cells = "".join(f"{r['strategies'][n]:>18.1f}" if n in r["strategies"] else f"{'-':>18}" for n in names)
             flag = " !" if r["worst_gap"] > report["max_gap"] else ""
             lines.append(f"{label:<22}{r['count']:>6}{r['chance']:>8.1f}{cells}{r['worst_gap']:>+11.1f}{flag}")
-    lines += ["", "answer letters (% of each type):"]
+    lines += ["", "answer letters (% of the questions of each type with that many options):"]
     for question_type, row in report["types"].items():
-        lines.append(f"  {question_type:<20}" + "  ".join(f"{k} {v:.1f}" for k, v in row["letters"].items()))
+        for size, shares in row["letters"].items():
+            lines.append(f"  {question_type:<16}{size:<11}" + "  ".join(f"{k} {v:.1f}" for k, v in shares.items()))
     if report["skipped"]:
         lines += ["", "skipped questions:"]
         for question_type, reasons in report["skipped"].items():
