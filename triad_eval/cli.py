@@ -248,7 +248,7 @@ def _demo(args: argparse.Namespace) -> int:
         print("\n(install the experts extra, pip install -e '.[experts]', to add the PaDiM expert baseline)")
     write_leaderboard(runs, out / "leaderboard")
     board = (out / "leaderboard" / "leaderboard.md").read_text()
-    print("\n" + board.split("\n\n| model | task |")[0].rstrip())
+    print("\n" + board.split("\n### Every task and condition")[0].rstrip())
     print(f"\nLoad it:     datasets.load_dataset({str(out / 'dataset')!r}, 'synthetic')")
     print(f"Check it:    triad verify {out / 'dataset'}")
     print(f"Leaderboard: {out / 'leaderboard' / 'leaderboard.html'} (runs in {out / 'runs'})")

@@ -163,6 +163,45 @@ def _board_table(rows: list[dict], newline: str = " ") -> tuple[list[str], list[
     return header, body
 
 
+HEADLINE = (
+    "rank", "model", "scoring", "zero-shot", "process gain", "95% CI", "McNemar p", "one-shot gain", "expert gain",
+    "blind", "visual gain",
+)  # fmt: skip
+"""What the benchmark exists for, per model: the zero-shot average, what the process context adds
+(pooled over every task's questions, paired), what a reference image and an expert add, and the
+score without the image."""
+
+
+def _headline(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a dataset's headline table (:data:`HEADLINE`); gains in points."""
+    body = []
+    for rank, row in enumerate(rows, start=1):
+        average = row["average"]
+        zero = average.get("zero_shot")
+        gain = row["process_gain"].get("all", {}).get("process vs zero_shot")
+        blind = row["blind"]["average"].get("zero_shot", {})
+        body.append(
+            [
+                str(rank),
+                row["model"],
+                row["scoring"],
+                _pct(zero),
+                _points(gain["delta"]) if gain else "-",
+                f"{_points(gain['ci95'][0])} to {_points(gain['ci95'][1])}" if gain else "-",
+                f"{gain['mcnemar_p']:.3g}" if gain else "-",
+                _points(_minus(average.get("one_shot"), zero)),
+                _points(_minus(average.get("expert"), zero)),
+                _pct(blind.get("blind")),
+                _points(blind.get("visual_gain")),
+            ]
+        )
+    return list(HEADLINE), body
+
+
+def _minus(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
+
+
 def _visual_gains(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Visual gain (real minus blind, points) per model and paired condition, per task and on
     average; ``-`` where the model has no blind run. No rows when no model ran blind."""
@@ -195,22 +234,18 @@ def _points(value: float | None) -> str:
 
 
 def to_markdown(board: dict) -> str:
-    """One table per dataset: average per condition, then every task x condition."""
+    """Per dataset: the headline table, then every task x condition, visual and process gains."""
     lines = ["# InstructIAD leaderboard", ""]
     for fingerprint, rows in _groups(board).items():
         dataset = rows[0]["dataset"]
-        lines += [
-            f"## {_title(dataset, fingerprint)}",
-            "",
-        ]
-        header, body = _board_table(rows)
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        lines += [f"## {_title(dataset, fingerprint)}", ""]
+        lines += _markdown_table(*_headline(rows))
+        lines += ["", "### Every task and condition", ""]
+        lines += _markdown_table(*_board_table(rows))
         header, body = _visual_gains(rows)
         if body:
             lines += ["", "Visual gain: real minus blind (no_image), in points.", ""]
-            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(cells) + " |" for cells in body]
+            lines += _markdown_table(header, body)
         gains = [
             (row["model"], t, n, g) for row in rows for t, gs in row["process_gain"].items() for n, g in gs.items()
         ]
@@ -226,12 +261,21 @@ def to_markdown(board: dict) -> str:
                     f"{100 * g['ci95'][1]:+.1f} | {g['mcnemar_p']:.3g} | {g['n_pairs']} |"
                 )
         lines.append("")
-    lines.append(
-        "Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; "
-        "averages are unweighted over tasks. A blind column is the same condition with every image removed "
-        "(no_image); blind runs are not ranked."
-    )
+    lines.append(NOTE)
     return "\n".join(lines) + "\n"
+
+
+NOTE = (
+    "Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; averages are unweighted over "
+    'tasks. The process gain pools every task\'s questions (task "all"), paired, with a bootstrap 95% CI and '
+    "McNemar's exact test; one-shot and expert gains are differences of averages. Blind is the zero-shot prompt "
+    "with every image removed (no_image); blind runs are not ranked. Failed requests are never scored; unparsed "
+    "answers count as wrong."
+)
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(c) + " |" for c in body]
 
 
 def to_html(board: dict, entries: list[dict]) -> str:
@@ -246,7 +290,9 @@ def to_html(board: dict, entries: list[dict]) -> str:
         title = _title(dataset, fingerprint)
         plots = [_task_bars(rows), _process_by_category(mine), _roc_curves(mine)]
         sections.append(
-            f"<h2>{html.escape(title)}</h2>{_table(*_board_table(rows, '<br>'))}{_gain_table(rows)}"
+            f"<h2>{html.escape(title)}</h2>{_table(*_headline(rows), css='headline')}"
+            f"<details><summary>Every task and condition</summary>{_table(*_board_table(rows, '<br>'))}"
+            f"{_gain_table(rows)}</details>"
             + "".join(
                 f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' for alt, data in plots if data
             )
@@ -258,13 +304,9 @@ def to_html(board: dict, entries: list[dict]) -> str:
         "td:nth-child(2),th:nth-child(2){text-align:left}img{max-width:100%;display:block;margin:1em 0}"
         ".sample{display:flex;gap:1em;align-items:flex-start;border-top:1px solid #ddd;padding:.5em 0}"
         ".sample img{margin:0}.sample table{margin:0;font-size:90%}.ok{color:#1a7f37}.wrong{color:#c62828}"
-        ".none{color:#888}"
+        ".none{color:#888}details{margin:1em 0}summary{cursor:pointer;font-weight:600}"
     )
-    note = (
-        "<p>Discrimination is ranked by balanced accuracy (MMAD), other tasks by accuracy; averages are unweighted "
-        "over tasks. Failed requests are never scored; unparsed answers count as wrong. A blind column is the same "
-        "condition with every image removed (no_image); blind runs are not ranked.</p>"
-    )
+    note = f"<p>{html.escape(NOTE)}</p>"
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>InstructIAD leaderboard</title><style>{style}</style>"
         f"</head><body><h1>InstructIAD leaderboard</h1>{note}{''.join(sections)}</body></html>\n"
@@ -368,11 +410,11 @@ def _answers(rows: list[tuple[dict, dict]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def _table(header: list[str], body: list[list[str]]) -> str:
-    """An HTML table; header cells may hold <br>, body cells are escaped."""
+def _table(header: list[str], body: list[list[str]], css: str = "") -> str:
+    """An HTML table (``css``: its class); header cells may hold <br>, body cells are escaped."""
     head = "".join(f"<th>{h}</th>" for h in header)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
-    return f"<table><tr>{head}</tr>{rows}</table>"
+    return f"<table{f' class={css!r}' if css else ''}><tr>{head}</tr>{rows}</table>"
 
 
 def _gain_table(rows: list[dict]) -> str:

@@ -125,8 +125,10 @@ def _average(tasks: dict, condition: str) -> float | None:
 
 def _process_gains(groups: dict[tuple[str, str], list[dict]], seed: int) -> dict:
     """For each condition with ``process``: its accuracy minus the same condition without it,
-    on the same items, with a paired bootstrap 95% CI and McNemar's exact test."""
+    on the same items, with a paired bootstrap 95% CI and McNemar's exact test; per task, and
+    under ``"all"`` pooled over the questions of every task (the leaderboard's headline)."""
     gains: dict[str, dict] = {}
+    pooled: dict[str, tuple[list[float], list[float]]] = {}
     for (task, condition), items in sorted(groups.items()):
         parts = condition.split("+")
         if "process" not in parts:
@@ -139,9 +141,15 @@ def _process_gains(groups: dict[tuple[str, str], list[dict]], seed: int) -> dict
         ids = sorted(with_process.keys() & without.keys())
         if not ids:
             continue
-        x = np.array([is_correct(without[i]) for i in ids], dtype=float)
-        y = np.array([is_correct(with_process[i]) for i in ids], dtype=float)
-        gains.setdefault(task, {})[f"{condition} vs {base}"] = _paired(x, y, seed)
+        x = [float(is_correct(without[i])) for i in ids]
+        y = [float(is_correct(with_process[i])) for i in ids]
+        name = f"{condition} vs {base}"
+        gains.setdefault(task, {})[name] = _paired(np.array(x), np.array(y), seed)
+        pooled.setdefault(name, ([], []))
+        pooled[name][0].extend(x)
+        pooled[name][1].extend(y)
+    if pooled:
+        gains["all"] = {name: _paired(np.array(x), np.array(y), seed) for name, (x, y) in pooled.items()}
     return gains
 
 
