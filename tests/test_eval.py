@@ -378,4 +378,4 @@ def test_demo_writes_a_leaderboard(tmp_path, capsys):
         assert (tmp_path / "demo" / "leaderboard" / name).is_file()
     assert {p.name for p in (tmp_path / "demo" / "runs").iterdir()} == {"chance", "majority", "expert_padim"}
     assert "| 3 | expert:padim |" in out  # two question types only: ranked after the five-type entries
-    assert "avg zero_shot blind" in out and "Visual gain" in out  # the no_image runs beside zero_shot
+    assert "| zero-shot | process gain |" in out and "| blind | visual gain |" in out  # the headline, no_image beside

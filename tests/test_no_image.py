@@ -199,7 +199,9 @@ def test_the_leaderboard_shows_each_models_blind_score_beside_its_real_one(built
     assert all(p["blind"] is None for by_condition in other["tasks"].values() for p in by_condition.values())
 
     markdown = (tmp_path / "board" / "leaderboard.md").read_text()
-    table = next(line for line in markdown.splitlines() if line.startswith("| rank |")).split(" | ")
+    headline = next(line for line in markdown.splitlines() if line.startswith("| rank |")).split(" | ")
+    assert headline[-2:] == ["blind", "visual gain |"]
+    table = next(line for line in markdown.splitlines() if line.startswith("| rank |") and "avg" in line).split(" | ")
     assert table.index("avg zero_shot blind") == table.index("avg zero_shot") + 1
     assert table.index("discrimination process blind") == table.index("discrimination process") + 1
     assert "avg no_image" not in table and "discrimination no_image" not in table
