@@ -4,7 +4,8 @@
 ``"500"``, ``"400"``, ``"malformed"`` (200 with a body that is not a completion),
 ``"garbage"`` (200 with invalid JSON), ``"timeout"`` (answers after ``slow_s``). ``always``
 applies one fault to every request. Answers are ``answer(prompt_text)``; with ``logprobs``
-the first token's top logprobs are ``token_probs``.
+the first token's top logprobs are ``token_probs``. ``mangle``, when set, edits every
+completion body (a dict) in place before it is sent: a 200 answer of the wrong shape.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class OpenAIStub:
         self.always: str | None = None
         self.answer = lambda prompt: "B"
         self.token_probs: dict[str, float] | None = {"A": 0.7, " B": 0.2, "C": 0.1}
+        self.mangle = None
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
         self.in_flight = 0
@@ -105,6 +107,8 @@ class OpenAIStub:
                     "model": body["model"], "choices": [choice],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 2, "total_tokens": 102},
                 }  # fmt: skip
+                if stub.mangle is not None:
+                    stub.mangle(completion)
                 self._send(200, json.dumps(completion).encode())
 
         return Handler

@@ -38,7 +38,12 @@ def parse_answer(text: str | None, options: dict[str, str]) -> str | None:
 
     Returns:
         One of ``options``' letters, or ``None`` (unparsed: scored as wrong and counted).
+
+    Raises:
+        TypeError: ``text`` is neither a string nor ``None`` (an adapter's bug, not an answer).
     """
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"an answer must be a string or None, not {type(text).__name__}")
     if not text:
         return None
     letters = {letter.upper() for letter in options}

@@ -32,7 +32,17 @@ class Problem:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """The safe loader, refusing duplicate keys (which plain YAML silently overwrites)."""
+    """The safe loader, refusing duplicate keys (which plain YAML silently overwrites) and
+    aliases (``*name``): nested ones ("billion laughs") expand exponentially in every walk of
+    the document, and an annotation never needs them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} is not allowed; write the value out", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()

@@ -22,13 +22,21 @@ from triad_eval.requests import Request
 
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 _LETTER_FORMS = ("{}", " {}", "▁{}", "Ġ{}")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 def _check_folder(path: Path) -> None:
-    """A local model folder must hold a config, a processor and a chat template."""
+    """A local model folder must hold a config, safetensors weights, a processor and a chat template."""
     names = {p.name for p in path.iterdir()}
     if "config.json" not in names:
         raise InstructIADError(f"{path}: not a model folder (no config.json)")
+    pickles = sorted(n for n in names if n.endswith(_PICKLE_SUFFIXES))
+    if pickles and not any(n.endswith(".safetensors") for n in names):
+        # Loading a pickle can run code, weights_only or not: refuse rather than fall back to it.
+        raise InstructIADError(
+            f"{path}: only pickle weights ({pickles[0]}); safetensors are required "
+            "(re-save the model with save_pretrained, which writes model.safetensors)"
+        )
     if not names & set(_PROCESSOR_FILES):
         raise InstructIADError(
             f"{path}: no processor (processor_config.json or preprocessor_config.json); save it with save_pretrained"
@@ -94,7 +102,7 @@ class HuggingFace(ModelAdapter):
             self.processor = AutoProcessor.from_pretrained(self.model_name, **processor_args)
             self.model = AutoModelForImageTextToText.from_pretrained(
                 self.model_name, dtype=torch_dtype, device_map=device_map, attn_implementation=attn_implementation,
-                trust_remote_code=trust_remote_code, revision=revision,
+                trust_remote_code=trust_remote_code, revision=revision, use_safetensors=True,
             ).eval()  # fmt: skip
         except (OSError, ValueError) as error:
             raise InstructIADError(f"{model}: cannot load the model ({str(error).splitlines()[0]})") from None

@@ -49,16 +49,40 @@ def data_url(image: ImageRef, max_side: int) -> str:
 def letter_probabilities(top_logprobs: list[dict], letters: list[str]) -> dict[str, float] | None:
     """Option probabilities from the first token's top logprobs (``{"token", "logprob"}``
     entries; "A", " A", "(A" all count as A), renormalised over the options; ``None`` when no
-    option letter is among them."""
+    option letter is among them.
+
+    Raises:
+        ValueError: an entry is not a ``{"token", "logprob"}`` mapping or its logprob is not a
+            finite number at most 0 (a malformed response).
+    """
     mass: dict[str, float] = {}
     for item in top_logprobs or []:
+        if not isinstance(item, dict):
+            raise ValueError(f"top_logprobs entry is {type(item).__name__}, not an object")
         token = str(item.get("token", "")).strip().lstrip("(▁Ġ").rstrip(").:").upper()
         if token in letters:
-            mass[token] = mass.get(token, 0.0) + math.exp(float(item["logprob"]))
+            mass[token] = mass.get(token, 0.0) + math.exp(_logprob(item.get("logprob")))
     total = sum(mass.values())
     if not total:
         return None
     return {letter: mass.get(letter, 0.0) / total for letter in sorted(letters)}
+
+
+def _logprob(value: object) -> float:
+    """A log-probability from a response: a finite number <= 0 (a rounding error above 0 is 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value > 1e-3:
+        raise ValueError(f"logprob {value!r} is not a log-probability")
+    return min(float(value), 0.0)
+
+
+def _token_count(usage: dict, name: str) -> int:
+    """``usage[name]``: a count of tokens (absent or null counts as 0)."""
+    value = usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"usage.{name} {value!r} is not a token count")
+    return value
 
 
 class OpenAICompatible(ModelAdapter):
@@ -182,26 +206,37 @@ class OpenAICompatible(ModelAdapter):
         raise AssertionError("unreachable")
 
     def _response(self, completion: dict, request: Request, scores: bool, latency: float) -> Response:
-        """A chat-completion body (JSON) as a Response; raises _Malformed when it is not one."""
+        """A chat-completion body (JSON) as a Response; raises _Malformed when it is not one.
+
+        Everything read from the body is checked here, before any of it is counted or kept: a
+        body of the wrong shape is a failed request (retried, then recorded), never a crash.
+        """
         try:
             choice = completion["choices"][0]
             text = choice["message"]["content"]
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"message content is {type(text).__name__}, not a string")
             usage = completion.get("usage") or {}
-            content = (choice.get("logprobs") or {}).get("content") or []
-            top_logprobs = (content[0].get("top_logprobs") or []) if content else []
-        except (AttributeError, IndexError, KeyError, TypeError) as error:
-            raise _Malformed(f"malformed response body ({type(error).__name__})") from None
-        self.usage["requests"] += 1
-        self.usage["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-        self.usage["completion_tokens"] += int(usage.get("completion_tokens") or 0)
-        if scores:
-            probs = letter_probabilities(top_logprobs, sorted(request.options))
-            if probs is None:  # the server gave no usable logprobs: score the text instead
-                return Response(text=text, latency_s=latency)
-            return Response(probs=probs, latency_s=latency)
-        if text is None:
+            if not isinstance(usage, dict):
+                raise ValueError(f"usage is {type(usage).__name__}, not an object")
+            prompt_tokens = _token_count(usage, "prompt_tokens")
+            completion_tokens = _token_count(usage, "completion_tokens")
+            probs = None
+            if scores:
+                content = (choice.get("logprobs") or {}).get("content") or []
+                top_logprobs = (content[0].get("top_logprobs") or []) if content else []
+                probs = letter_probabilities(top_logprobs, sorted(request.options))
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+            detail = f": {error}" if isinstance(error, ValueError) else f" ({type(error).__name__})"
+            raise _Malformed(f"malformed response body{detail}") from None
+        if not scores and text is None:
             raise _Malformed("response has no message content")
-        return Response(text=text, latency_s=latency)
+        self.usage["requests"] += 1
+        self.usage["prompt_tokens"] += prompt_tokens
+        self.usage["completion_tokens"] += completion_tokens
+        if probs is not None:
+            return Response(probs=probs, latency_s=latency)
+        return Response(text=text, latency_s=latency)  # no usable logprobs: the text is scored instead
 
 
 class _Malformed(Exception):
