@@ -364,7 +364,9 @@ def test_resume_refuses_another_model_dataset_or_settings(built, synthetic_root,
         assert code == 1 and f"--resume with a different {field}" in err, err
     code, _, err = run(capsys, *eval_args(built, out, "--tasks", "discrimination"))
     assert code == 1 and "already exists and is not empty; pass --resume" in err
-    code, _, err = run(capsys, *eval_args(built, tmp_path / "fresh", "--resume"))
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "notes.txt").write_text("not a run")
+    code, _, err = run(capsys, *eval_args(built, tmp_path / "stray", "--resume"))
     assert code == 1 and "--resume needs an earlier run's config.json" in err
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.suffix != ".sqlite"}
     assert after == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -26,13 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a reader that went away (`triad info DIR | head -1`) shows here, not at exit
+        return code
     except InstructIADError as error:
         print(f"triad: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("triad: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # What is still buffered goes to devnull, so the flush at exit raises no second error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what the shell reports for a writer whose reader went away
 
 
 class _Parser(argparse.ArgumentParser):

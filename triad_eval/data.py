@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
-from instructiad.manifest import read_manifest
+from instructiad.manifest import MANIFEST, read_manifest
 from instructiad.processes import ProcessAnnotation, load_file
 
 _COLUMNS = ["id", "category", "label", "process_id", "questions", "image", "image_sha256", "template_set",
@@ -101,12 +101,31 @@ def open_dataset(
         raise InstructIADError(
             f"{source}: config {config} has no split {split!r} (splits: {', '.join(sorted(splits))})"
         )
+    if data_source == str(folder):  # a built folder; `datasets` reads every split's shards of the config
+        _check_shards(folder, manifest, config)
     records = _load(data_source, config, split, revision, columns or _COLUMNS)
     return EvalDataset(data_source, config, split, revision, fingerprint, folder, frozenset(splits), records)
 
 
 def _all_splits(manifest: dict) -> set[str]:
     return {split for entry in manifest["configs"].values() for split in entry["splits"]}
+
+
+def _check_shards(folder: Path, manifest: dict, config: str) -> None:
+    """Each Parquet shard of ``config`` is there, with the size ``manifest.json`` gives (cheap;
+    `triad verify` checks the bytes); raises naming the first that is not."""
+    configs = manifest["configs"].values() if config == "all" else [manifest["configs"][config]]
+    for entry in configs:
+        for name in (name for split in entry["splits"].values() for name in split["files"]):
+            path = folder / name
+            expected = manifest["files"].get(name, {}).get("bytes")
+            if not path.is_file():
+                problem = "missing"
+            elif expected is not None and path.stat().st_size != expected:
+                problem = f"size {path.stat().st_size} bytes, {MANIFEST} says {expected}"
+            else:
+                continue
+            raise InstructIADError(f"{path}: {problem} (damaged dataset? run `triad verify {folder}`)")
 
 
 def _load(source: str, config: str, split: str, revision: str | None, columns: list[str]) -> list[dict]:

@@ -76,14 +76,24 @@ def build_requests(
     seed: int = 0,
     limit: int | None = None,
     expert: ExpertSource | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[list[Request], dict[str, int]]:
     """Every request for the first ``limit`` records (all by default), in record, task,
-    condition order; and how many a condition could not serve, by reason."""
+    condition order; and how many a condition could not serve, by reason.
+
+    With ``shard`` ``(i, n)``, only the records of shard ``i`` of ``n`` (see :func:`in_shard`)
+    are built, so each shard does its share of the work (expert maps, crops) and no more.
+    """
     parsed = [parse_condition(c, expert) for c in conditions]
+    records = [
+        (index, record)
+        for index, record in enumerate(data.records[:limit])
+        if shard is None or _record_in_shard(record["id"], *shard)
+    ]
     if expert is not None and any("expert" in name.split("+") for name, _ in parsed):
-        expert.prepare(data, [record["id"] for record in data.records[:limit]])
+        expert.prepare(data, [record["id"] for _, record in records])
     requests, unavailable = [], {}
-    for index, record in enumerate(data.records[:limit]):
+    for index, record in records:
         query = ImageRef(record["image_sha256"], record["image"]["bytes"])
         questions = {q["type"]: q for q in record["questions"]}
         for task in tasks:
@@ -126,4 +136,8 @@ def build_requests(
 def in_shard(request: Request, index: int, count: int) -> bool:
     """Whether ``request`` belongs to shard ``index`` of ``count`` (by a hash of its record id,
     so all questions about one image land in the same shard)."""
-    return seed_for(request.id) % count == index
+    return _record_in_shard(request.id, index, count)
+
+
+def _record_in_shard(record_id: str, index: int, count: int) -> bool:
+    return seed_for(record_id) % count == index

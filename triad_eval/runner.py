@@ -9,10 +9,13 @@ straight through.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,11 +33,11 @@ from triad_eval.data import describe, open_dataset, read_json
 from triad_eval.experts import parse_expert
 from triad_eval.metrics import compute_metrics
 from triad_eval.parsing import parse_answer
-from triad_eval.requests import Request, build_requests, in_shard, parse_tasks
+from triad_eval.requests import Request, build_requests, parse_tasks
 from triad_eval.summary import format_summary
 
-CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE = (
-    "config.json", "predictions.jsonl", "metrics.json", "summary.txt", "cache.sqlite",
+CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE, LOCK = (
+    "config.json", "predictions.jsonl", "metrics.json", "summary.txt", "cache.sqlite", ".lock",
 )  # fmt: skip
 _COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions", "expert", "seed", "limit", "shard")
 """config.json fields that must match for --resume (package versions may differ)."""
@@ -90,12 +93,17 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def run_eval(settings: EvalSettings) -> RunResult:
-    """Evaluate ``settings.model`` and write the run folder.
+    """Evaluate ``settings.model`` and write the run folder (locked while the run writes to it).
 
     Raises:
-        InstructIADError: bad settings, or a run folder that cannot be (re)used; nothing is
-            overwritten then.
+        InstructIADError: bad settings, a run folder that cannot be (re)used, or one another
+            run is writing to; nothing is overwritten then.
     """
+    with ExitStack() as stack:
+        return _run(settings, stack)
+
+
+def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
     out = settings.out.expanduser().absolute()
     tasks = parse_tasks(settings.tasks)
     expert = parse_expert(settings.expert, settings.expert_args)
@@ -104,6 +112,9 @@ def run_eval(settings: EvalSettings) -> RunResult:
     if settings.scoring not in ("generate", "options"):
         raise InstructIADError(f"--scoring {settings.scoring}: must be generate or options")
     _check_folder(out, settings.resume)
+    cache = None
+    if (out / CONFIG).is_file():  # --resume: lock the folder and open its cache before the slow part
+        cache = _claim(out, settings.resume, stack)
     adapter = load_adapter(settings.model, settings.model_args, settings.seed, settings.concurrency)
     if settings.scoring == "options" and not adapter.supports_scores:
         raise InstructIADError(f"{settings.model} cannot score options; use --scoring generate")
@@ -128,22 +139,26 @@ def run_eval(settings: EvalSettings) -> RunResult:
         "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
         "packages": _versions(),
     }
-    if settings.resume:
+    if (out / CONFIG).is_file():
         _check_resume(out, config)
     adapter.bind(data)
-    requests, unavailable = build_requests(data, tasks, conditions, settings.seed, settings.limit, expert)
-    if settings.shard:
-        requests = [r for r in requests if in_shard(r, *settings.shard)]
+    requests, unavailable = build_requests(
+        data, tasks, conditions, settings.seed, settings.limit, expert, shard=settings.shard
+    )
     adapter.prepare(requests)
-    config["generation"] = adapter.cache_params()
+    params = adapter.cache_params()  # once: it can be costly (replay hashes its whole file)
+    config["generation"] = params
     config["unavailable"] = unavailable
-    out.mkdir(parents=True, exist_ok=True)
-    if not settings.resume:
+    if cache is None:  # a new run: its folder is made only now that the input has proved good
+        out.mkdir(parents=True, exist_ok=True)
+        cache = _claim(out, settings.resume, stack)
+    if (out / CONFIG).is_file():  # checked again under the lock: another run may have written it
+        _check_resume(out, config)
+    else:  # a new run, or --resume of one killed before it wrote config.json
         write_json(out / CONFIG, config)
 
-    cache = ResponseCache(out / CACHE)
     try:
-        keys = [cache_key(adapter, settings.scoring, r) for r in requests]
+        keys = [cache_key(adapter, settings.scoring, r, params) for r in requests]
         responses = cache.get_many(keys)
         from_cache = len(responses)
         todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in responses]
@@ -170,7 +185,6 @@ def run_eval(settings: EvalSettings) -> RunResult:
     finally:
         _add_usage(out, adapter.usage_report())
         adapter.close()
-        cache.close()
 
     predictions = [_prediction(r, responses[k]) for k, r in zip(keys, requests, strict=True)]
     metrics = finish(out, config, predictions)
@@ -229,11 +243,39 @@ def _add_usage(out: Path, usage: dict[str, int]) -> None:
 
 def _check_folder(out: Path, resume: bool) -> None:
     has_config = (out / CONFIG).is_file()
-    if resume and not has_config:
+    empty = not out.exists() or all(p.name == LOCK for p in out.iterdir())
+    if resume and not has_config and not empty:  # --resume of a run killed before it made its folder starts it
         raise InstructIADError(f"{out}: --resume needs an earlier run's {CONFIG} there")
-    if not resume and out.exists() and any(out.iterdir()):
+    if not resume and not empty:
         hint = "; pass --resume to continue it" if has_config else ""
         raise InstructIADError(f"{out}: run folder already exists and is not empty{hint}")
+
+
+def _claim(out: Path, resume: bool, stack: ExitStack) -> ResponseCache:
+    """Lock the run folder ``out`` and open its cache, both until ``stack`` closes; check the
+    folder again under the lock (another run may have written to it since the first look)."""
+    stack.enter_context(_locked(out))
+    _check_folder(out, resume)
+    return stack.enter_context(closing(ResponseCache(out / CACHE)))
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run folder ``out`` (its ``.lock`` file) until the block ends.
+
+    The lock file stays: removing it would let a third run lock a new file while a second still
+    holds the old one. The kernel drops the lock when the process ends, even on ``kill -9``.
+    """
+    try:
+        handle = (out / LOCK).open("a")
+    except OSError as error:
+        raise InstructIADError(f"{out}: cannot lock the run folder ({error})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InstructIADError(f"{out}: another triad eval is writing to this run folder; wait for it") from None
+        yield
 
 
 def _check_resume(out: Path, config: dict) -> None:

@@ -7,6 +7,7 @@ A ``predictions.jsonl`` of an earlier run is such a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from triad_eval.requests import Request
 
 
 class Replay(ModelAdapter):
-    """Replays a predictions file. Duplicate ids, or ids the evaluation does not have, are errors."""
+    """Replays a predictions file. Duplicate predictions, ids the dataset does not have, or
+    questions the run does not ask about a record it evaluates are errors; predictions for
+    records the run leaves to other shards (``--shard``) are not used."""
 
     supports_scores = True
 
@@ -24,10 +27,13 @@ class Replay(ModelAdapter):
         super().__init__(spec)
         self.path = Path(path).expanduser()
         self.answers: dict[tuple[str, str, str], dict] = {}
+        self.record_ids: set[str] | None = None
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            content = self.path.read_bytes()
+            lines = content.decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
             raise InstructIADError(f"{self.path}: cannot read the predictions file ({error})") from None
+        self._sha256 = hashlib.sha256(content).hexdigest()  # of what was read, once (keys of every request use it)
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -41,12 +47,16 @@ class Replay(ModelAdapter):
             self.answers[key] = entry
 
     def cache_params(self) -> dict:
-        import hashlib
+        return {"file_sha256": self._sha256}
 
-        return {"file_sha256": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+    def bind(self, data) -> None:
+        self.record_ids = {record["id"] for record in data.records}
 
     def prepare(self, requests: list[Request]) -> None:
-        unknown = set(self.answers) - {r.key for r in requests}
+        keys, asked = {r.key for r in requests}, {r.id for r in requests}
+        known = self.record_ids if self.record_ids is not None else asked
+        # a record this run does not evaluate (another shard's) is fine if the dataset has it
+        unknown = {k for k in self.answers if k not in keys and (k[0] in asked or k[0] not in known)}
         if unknown:
             example = " / ".join(sorted(unknown)[0])
             raise InstructIADError(
