@@ -246,6 +246,8 @@ def test_shards_merge_into_the_unsharded_run(built, tmp_path, capsys):
     assert (tmp_path / "merged" / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
     code, _, err = run(capsys, "merge", *shards[:2], "--out", tmp_path / "partial")
     assert code == 1 and "need each of 0/n .. n-1/n exactly once" in err and not (tmp_path / "partial").exists()
+    code, _, err = run(capsys, "merge", shards[0], shards[1], shards[1], "--out", tmp_path / "twice")
+    assert code == 1 and f"{shards[1]} and {shards[1]} are both shard 1/3 of one evaluation" in err
     assert run(capsys, "leaderboard", *shards, "--out", tmp_path / "board")[0] == 0
     joined = json.loads((tmp_path / "board" / "leaderboard.json").read_text())["entries"]
     assert len(joined) == 1 and len(joined[0]["runs"]) == 3
@@ -381,3 +383,15 @@ def test_demo_writes_a_leaderboard(tmp_path, capsys):
     assert {p.name for p in (tmp_path / "demo" / "runs").iterdir()} == {"chance", "majority", "expert_padim"}
     assert "| 3 | expert:padim |" in out  # two question types only: ranked after the five-type entries
     assert "| zero-shot | process gain |" in out and "| blind | visual gain |" in out  # the headline, no_image beside
+
+
+def test_the_leaderboard_keeps_the_newer_of_two_identical_runs(built, tmp_path, capsys):
+    older, newer = tmp_path / "older", tmp_path / "newer"
+    for folder in (older, newer):
+        assert run(capsys, *eval_args(built, folder, "--tasks", "discrimination"))[0] == 0
+    code, _, err = run(capsys, "merge", older, newer, "--out", tmp_path / "merged")
+    assert code == 1 and f"{older} and {newer} are both runs of one evaluation" in err
+    code, _, err = run(capsys, "leaderboard", older, newer, "--out", tmp_path / "board")
+    assert code == 0 and f"{newer} repeats {older}" in err and "kept the newest" in err
+    entries = json.loads((tmp_path / "board" / "leaderboard.json").read_text())["entries"]
+    assert [e["runs"] for e in entries] == [[str(newer)]]

@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -33,6 +34,13 @@ def collect(folders: list[Path]) -> list[dict]:
         runs[identity(config)].append((Path(folder), config, predictions, metrics))
     entries = []
     for parts in runs.values():
+        whole = [part for part in parts if not part[1].get("shard")]
+        if len(whole) > 1:  # the same evaluation run again: the newest counts
+            newest = max(whole, key=lambda part: (part[0] / "metrics.json").stat().st_mtime_ns)
+            others = ", ".join(str(part[0]) for part in whole if part is not newest)
+            print(f"triad: note: {newest[0]} repeats {others} (same model, data and settings); kept the newest",
+                  file=sys.stderr)  # fmt: skip
+            parts = [newest]
         if len(parts) == 1 and not parts[0][1].get("shard"):
             folder, config, predictions, metrics = parts[0]
         else:

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
@@ -344,6 +345,15 @@ def join_shards(parts: list[tuple[Path, dict, list[dict]]]) -> tuple[dict, list[
                 f"{folder}: differs from {first_folder} in {differing}; only shards of one run merge"
             )
     shards = [config["shard"] for _, config, _ in parts]
+    by_shard: dict[str | None, list[Path]] = defaultdict(list)
+    for folder, config, _ in parts:
+        by_shard[config["shard"]].append(folder)
+    for shard, folders in by_shard.items():
+        if len(folders) > 1:
+            what = (
+                f"shard {shard} of one evaluation" if shard else "runs of one evaluation (same model, data, settings)"
+            )
+            raise InstructIADError(f"{folders[0]} and {folders[1]} are both {what}: pass one of them")
     counts = {int(s.split("/")[1]) for s in shards if s}
     if None in shards or len(counts) != 1 or sorted(int(s.split("/")[0]) for s in shards) != list(range(counts.pop())):
         raise InstructIADError(f"shards {', '.join(map(str, shards))}: need each of 0/n .. n-1/n exactly once")
