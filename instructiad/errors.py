@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+
+
+def shown(text: str | Path) -> str:
+    """``text`` (often a path) made printable and JSON-safe: bytes of a file name that are not
+    UTF-8 (names from another system's encoding) are escaped as ``\\xff``."""
+    text = os.fspath(text)
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class InstructIADError(Exception):
@@ -17,9 +28,9 @@ class BadFileError(InstructIADError):
     """
 
     def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.path = shown(path)
+        self.problem = shown(problem)
+        super().__init__(f"{self.path}: {self.problem}")
 
     def __reduce__(self):  # survives the trip back from a worker process
         return (BadFileError, (self.path, self.problem))

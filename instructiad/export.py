@@ -4,15 +4,20 @@ The folder holds ``data/<config>/<split>-NNNNN-of-NNNNN.parquet``, a ``README.md
 card (with ``configs:`` and ``dataset_info`` YAML), ``build_report.json`` and
 ``manifest.json``. ``datasets.load_dataset(folder, config)`` reads it exactly as it reads
 the Hub copy. Everything is written to a temporary sibling folder, renamed at the end, so a
-failed build leaves nothing behind.
+failed build leaves nothing behind; a lock file beside the output keeps a second build of the
+same folder out while one runs.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,6 +151,9 @@ def build_dataset(
         raise InstructIADError(f"--on-bad-file {on_bad_file}: must be error or skip")
     if num_proc < 1:
         raise InstructIADError(f"--num-proc {num_proc}: must be at least 1")
+    cores = os.cpu_count() or 1
+    if num_proc > cores:
+        raise InstructIADError(f"--num-proc {num_proc}: more processes than this machine's {cores} CPU core(s)")
     if max_side is not None and max_side < 1:
         raise InstructIADError(f"--max-side {max_side}: must be a positive number of pixels")
     resolved = _resolve(sources)
@@ -160,30 +168,66 @@ def build_dataset(
     template_set = TemplateSet(name, wanted or None)
 
     partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        summaries = {}
-        overall = Fingerprint()  # every record, config after config
-        for reader, root in resolved:
-            summaries[reader.name] = _build_config(
-                reader, root, partial, overall, catalog, template_set, num_proc=num_proc, max_side=max_side,
-                on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes, options=source_args.get(reader.name, {}),
-            )  # fmt: skip
-        _copy_annotations(partial, summaries, catalog)
-        options = {
-            "max_side": max_side,
-            "on_bad_file": on_bad_file,
-            "template_set": template_set.name,
-            "template_version": template_set.version,
-            "source_args": {name: source_args[name] for name in sorted(source_args)},
-            "hub_repo": hub_repo,
-        }
-        _write_metadata(partial, summaries, overall.hexdigest(), version=version, options=options)
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    with _build_lock(out):
+        shutil.rmtree(partial, ignore_errors=True)  # left by a build that was killed
+        try:
+            summaries = {}
+            overall = Fingerprint()  # every record, config after config
+            for reader, root in resolved:
+                summaries[reader.name] = _build_config(
+                    reader, root, partial, overall, catalog, template_set, num_proc=num_proc, max_side=max_side,
+                    on_bad_file=on_bad_file, max_shard_bytes=max_shard_bytes, options=source_args.get(reader.name, {}),
+                )  # fmt: skip
+            _copy_annotations(partial, summaries, catalog)
+            options = {
+                "max_side": max_side,
+                "on_bad_file": on_bad_file,
+                "template_set": template_set.name,
+                "template_version": template_set.version,
+                "source_args": {name: source_args[name] for name in sorted(source_args)},
+                "hub_repo": hub_repo,
+            }
+            _write_metadata(partial, summaries, overall.hexdigest(), version=version, options=options)
+            try:
+                partial.rename(out)
+            except OSError as error:  # something other than a build made the folder meanwhile
+                raise InstructIADError(f"{out}: cannot publish the output folder ({error.strerror})") from None
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
     return summaries
+
+
+@contextmanager
+def _build_lock(out: Path) -> Iterator[None]:
+    """Hold ``.<out>.lock`` beside ``out`` for the whole build, or fail at once if another
+    build holds it. The lock (``flock``) goes with its process, so a killed build leaves
+    none behind; the file is removed at the end."""
+    path = out.with_name(f".{out.name}.lock")
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise InstructIADError(f"{path}: cannot create the build lock ({error.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InstructIADError(f"{out}: another build is writing this output folder") from None
+        try:
+            current = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)  # locked a file the build before removed: lock the one now there
+    try:
+        if out.exists():  # a build that held the lock before has finished
+            raise InstructIADError(f"{out}: output folder already exists")
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def _resolve(sources: list[tuple[str | None, str | Path]]) -> list[tuple[Reader, Path]]:
@@ -223,14 +267,15 @@ def _build_config(
         records = iter_records(
             samples, catalog=catalog, templates=template_set, max_side=max_side, on_bad=on_bad, num_proc=num_proc
         )
-        for record in tqdm(
-            records, total=len(samples), desc=f"{reader.name}/{split}", unit="img", leave=False, disable=None
-        ):
-            writer.write(record)
-            fingerprint.add(record["id"], record["image_sha256"])
-            overall.add(record["id"], record["image_sha256"])
-            split_summary.counts[(record["category"], record["label"], record["defect_type"])] += 1
-            summary.coverage.add(record, catalog)
+        with closing(records):  # its workers stop here, now, if writing fails
+            for record in tqdm(
+                records, total=len(samples), desc=f"{reader.name}/{split}", unit="img", leave=False, disable=None
+            ):
+                writer.write(record)
+                fingerprint.add(record["id"], record["image_sha256"])
+                overall.add(record["id"], record["image_sha256"])
+                split_summary.counts[(record["category"], record["label"], record["defect_type"])] += 1
+                summary.coverage.add(record, catalog)
         writer.close()
         split_summary.checksums = {p.relative_to(folder).as_posix(): c for p, c in writer.checksums.items()}
         split_summary.num_examples, split_summary.num_bytes = writer.num_rows, writer.num_bytes

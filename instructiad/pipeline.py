@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from instructiad.processes import Catalog
 from instructiad.records import make_record
 from instructiad.sample import Sample
 from instructiad.sources import resolve_source
-from instructiad.sources.files import SPLITS
+from instructiad.sources.files import SPLITS, is_utf8
 
 THREADS = 3
 """Threads that make records within one process."""
@@ -37,6 +39,10 @@ def list_samples(
     reader.check_options(options or {})
     by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
     for sample in reader.iter_samples(path, on_bad, **(options or {})):
+        bad_name = next((p for p in (sample.image_path, *sample.mask_paths) if not is_utf8(p)), None)
+        if bad_name is not None:
+            on_bad(BadFileError(sample.root / bad_name, "file name is not valid UTF-8"))
+            continue
         by_split[sample.split].append(sample)
     return {split: samples for split, samples in by_split.items() if samples}
 
@@ -85,27 +91,48 @@ def iter_records(
     templates = templates or template_set()
     state = (catalog or Catalog(), (templates.name, templates.version, str(templates.folder.parent)), max_side)
     balance = Balancer() if templates.rules >= 2 else None
+    # Close the stages here, in this thread, as soon as the consumer stops or an error goes by:
+    # left to the garbage collector, a pool could be shut down from one of its own threads.
     if num_proc <= 1:
         _init_worker(*state)
-        records = _handle(_ordered_thread_map(_record_or_error, samples, THREADS), on_bad)
-        yield from map(balance, records) if balance else records
+        made = _ordered_thread_map(_record_or_error, samples, THREADS)
+        with closing(made), closing(_handle(made, on_bad)) as records:
+            yield from map(balance, records) if balance else records
         return
     context = get_context("fork" if sys.platform == "linux" else "spawn")
-    with context.Pool(num_proc, initializer=_init_worker, initargs=state) as pool:
-        records = _handle(pool.imap(_record_or_error, samples, chunksize=4), on_bad)
+    with (
+        context.Pool(num_proc, initializer=_init_worker, initargs=state) as pool,
+        closing(_handle(pool.imap(_record_or_error, samples, chunksize=4), on_bad)) as records,
+    ):
         yield from map(balance, records) if balance else records
 
 
 def _ordered_thread_map(function: Callable, items: Iterable, workers: int, window: int = 16) -> Iterator:
-    """``map(function, items)`` on a thread pool, in order, with at most ``window`` results ahead."""
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque[Future] = deque()
+    """``map(function, items)`` on a thread pool, in order, with at most ``window`` results ahead.
+
+    When the consumer stops early or a call fails, the calls not started are cancelled, and
+    the pool is never joined from one of its own threads (where the generator may be
+    finalised).
+    """
+    pool = ThreadPoolExecutor(workers)
+    worker_ids: set[int] = set()
+
+    def call(item):
+        worker_ids.add(threading.get_ident())
+        return function(item)
+
+    pending: deque[Future] = deque()
+    try:
         for item in items:
-            pending.append(pool.submit(function, item))
+            pending.append(pool.submit(call, item))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=threading.get_ident() not in worker_ids)
 
 
 def _handle(results: Iterable[dict | BadFileError], on_bad: OnBadFile) -> Iterator[dict]:

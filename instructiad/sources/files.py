@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from instructiad.errors import BadFileError, InstructIADError
+from instructiad.errors import BadFileError, InstructIADError, shown
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 SPLITS = ("train", "validation", "test")
@@ -48,8 +48,26 @@ def relative(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+def is_utf8(path: str | Path) -> bool:
+    """Whether ``path`` is valid UTF-8 (records, reports and Parquet files need it)."""
+    return shown(path) == os.fspath(path)
+
+
+def inside(root: Path, path: Path, what: str = "file") -> Path:
+    """Return ``path`` if it lies under ``root`` once symlinks are resolved (both sides).
+
+    Raises:
+        BadFileError: ``path`` is (or passes through) a symlink that leads out of ``root``.
+    """
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise BadFileError(path, f"{what} is a symlink that leads out of the source root {root}")
+    return path
+
+
 def confined(root: Path, relative_path: str, where: str, what: str = "file") -> str:
     """Check a path read from a split file: it must stay under ``root`` and exist.
+
+    ``..`` parts are allowed as long as the resolved path stays under ``root``.
 
     Args:
         root: the source root (absolute).
@@ -65,15 +83,20 @@ def confined(root: Path, relative_path: str, where: str, what: str = "file") -> 
             names no file.
     """
     pure = PurePosixPath(relative_path.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts:
+    if pure.is_absolute():
         raise BadFileError(where, f"{what} path {relative_path!r} escapes the source root {root}")
     full = root / pure
     try:
         resolved = full.resolve(strict=True)
     except (OSError, RuntimeError):
+        if not (root / os.path.normpath(pure)).resolve().is_relative_to(root.resolve()):
+            raise BadFileError(where, f"{what} path {relative_path!r} escapes the source root {root}") from None
         raise BadFileError(where, f"{what} file {relative_path!r} does not exist under {root}") from None
     if not resolved.is_relative_to(root.resolve()):
-        raise BadFileError(where, f"{what} path {relative_path!r} escapes the source root {root} (symlink)")
+        via = "" if ".." in pure.parts else " (symlink)"
+        raise BadFileError(where, f"{what} path {relative_path!r} escapes the source root {root}{via}")
     if not resolved.is_file():
         raise BadFileError(where, f"{what} path {relative_path!r} is not a file")
+    if ".." in pure.parts:  # the file it names, without the detour
+        return resolved.relative_to(root.resolve()).as_posix()
     return pure.as_posix()

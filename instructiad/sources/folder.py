@@ -14,6 +14,7 @@ from pathlib import Path
 from instructiad.errors import OnBadFile, raise_bad_file
 from instructiad.sample import Sample
 from instructiad.sources import mvtec_like
+from instructiad.sources.files import subfolders
 from instructiad.sources.registry import Reader
 
 NORMAL_FOLDERS = ("good", "ok", "normal")
@@ -31,15 +32,19 @@ def looks_like(root: Path) -> bool:
 
 
 def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sample]:
-    """Samples of each category; masks are required only where ``ground_truth`` exists."""
-    categories = _categories(root)
+    """Samples of each category; masks are required only where ``ground_truth`` exists.
+
+    Every sub-folder of the root is a category: one without images stops the build.
+    """
+    single = _categories(root) == [root]
     yield from mvtec_like.iter_samples(
-        root.parent if categories == [root] else root,
+        root.parent if single else root,
         "folder",
         on_bad=on_bad,
         require_masks=None,
         normal_folders=NORMAL_FOLDERS,
-        categories=categories,
+        categories=[root] if single else subfolders(root),
+        source_root=root,
     )
 
 

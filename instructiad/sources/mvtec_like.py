@@ -11,7 +11,7 @@ from pathlib import Path
 
 from instructiad.errors import BadFileError, InstructIADError, OnBadFile, raise_bad_file
 from instructiad.sample import ANOMALY, GOOD, NORMAL, Sample
-from instructiad.sources.files import SPLITS, images_in, relative, subfolders
+from instructiad.sources.files import SPLITS, images_in, inside, relative, subfolders
 
 MASK_NAMES = ("{stem}_mask.png", "{stem}.png")
 
@@ -38,6 +38,7 @@ def iter_samples(
     require_masks: bool | None = True,
     normal_folders: tuple[str, ...] = (GOOD,),
     categories: list[Path] | None = None,
+    source_root: Path | None = None,
 ) -> Iterator[Sample]:
     """Samples of an MVTec-style tree, category by category, split by split, in name order.
 
@@ -48,14 +49,18 @@ def iter_samples(
         require_masks: ``True`` when the layout promises a mask for every anomalous image;
             ``None`` to require them only in categories that have a ``ground_truth`` folder.
         normal_folders: folder names (lower case) that hold normal images.
-        categories: category folders to read (default: :func:`category_folders`).
+        categories: category folders to read (default: every sub-folder of ``root``; one
+            without images stops the build as an empty category).
+        source_root: the folder no image or mask may leave through a symlink (default: ``root``).
     """
-    for category_dir in categories if categories is not None else category_folders(root):
-        yield from _iter_category(root, category_dir, source, on_bad, require_masks, normal_folders)
+    confine = source_root or root
+    for category_dir in categories if categories is not None else subfolders(root):
+        yield from _iter_category(root, confine, category_dir, source, on_bad, require_masks, normal_folders)
 
 
 def _iter_category(
     root: Path,
+    confine: Path,
     category_dir: Path,
     source: str,
     on_bad: OnBadFile,
@@ -73,14 +78,18 @@ def _iter_category(
             for image in images_in(defect_dir):
                 found += 1
                 mask_paths: tuple[str, ...] = ()
-                if not normal:
-                    mask = find_mask(ground_truth / defect_dir.name, image.stem)
+                try:
+                    inside(confine, image, "image")
+                    mask = None if normal else find_mask(ground_truth / defect_dir.name, image.stem)
                     if mask is not None:
-                        mask_paths = (relative(root, mask),)
-                    elif masks_promised:
-                        expected = relative(root, ground_truth / defect_dir.name / f"{image.stem}_mask.png")
-                        on_bad(BadFileError(image, f"anomalous image has no mask (expected {expected})"))
-                        continue
+                        mask_paths = (relative(root, inside(confine, mask, "mask")),)
+                except BadFileError as error:
+                    on_bad(error)
+                    continue
+                if not normal and mask is None and masks_promised:
+                    expected = relative(root, ground_truth / defect_dir.name / f"{image.stem}_mask.png")
+                    on_bad(BadFileError(image, f"anomalous image has no mask (expected {expected})"))
+                    continue
                 yield Sample(
                     source=source,
                     category=category_dir.name,

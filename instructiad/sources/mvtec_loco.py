@@ -20,7 +20,7 @@ from instructiad.errors import BadFileError, InstructIADError, OnBadFile, raise_
 from instructiad.masks import read_mask
 from instructiad.sample import ANOMALY, GOOD, NORMAL, Sample
 from instructiad.sources import mvtec_like
-from instructiad.sources.files import SPLITS, images_in, relative, subfolders
+from instructiad.sources.files import SPLITS, images_in, inside, relative, subfolders
 from instructiad.sources.registry import Reader
 
 _LOGICAL, _STRUCTURAL = "logical", "structural"
@@ -106,8 +106,9 @@ def read_defects_config(category_dir: Path) -> dict[int, str] | None:
 
 
 def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sample]:
-    """Samples of each category: train, validation, then test, in path order."""
-    for category_dir in mvtec_like.category_folders(root):
+    """Samples of each category (every sub-folder of ``root``): train, validation, then test,
+    in path order; images and masks must not lead out of ``root`` through a symlink."""
+    for category_dir in subfolders(root):
         yield from _iter_category(root, category_dir, on_bad)
 
 
@@ -121,6 +122,11 @@ def _iter_category(root: Path, category_dir: Path, on_bad: OnBadFile) -> Iterato
             normal = folder.name == GOOD
             for image in images_in(folder):
                 found += 1
+                try:
+                    inside(root, image, "image")
+                except BadFileError as error:
+                    on_bad(error)
+                    continue
                 sample = Sample(
                     "mvtec_loco", category_dir.name, split, root, relative(root, image), f"{folder.name}/{image.name}",
                     NORMAL if normal else ANOMALY, GOOD if normal else folder.name,
@@ -154,7 +160,7 @@ def _with_masks(sample: Sample, mask_dir: Path, sub_type_names: dict[int, str] |
     return Sample(
         sample.source, sample.category, sample.split, sample.root, sample.image_path, sample.key,
         sample.label, sample.defect_type, sample.defect_types, sub_types,
-        mask_paths=tuple(relative(sample.root, m) for m in masks),
+        mask_paths=tuple(relative(sample.root, inside(sample.root, m, "mask")) for m in masks),
     )  # fmt: skip
 
 
