@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
 
+from instructiad.errors import InstructIADError
 from instructiad.seeds import rng_for
-from triad_eval.adapters.base import ModelAdapter, Response
-from triad_eval.requests import Request
+from triad_eval.api import ModelAdapter, Request, Response
 
 
 class Chance(ModelAdapter):
@@ -15,11 +16,16 @@ class Chance(ModelAdapter):
     ``latency_ms`` simulates a model's latency (for exercising the harness).
     """
 
+    ARGS: ClassVar[dict] = {"seed": int, "latency_ms": float}
     supports_scores = True
 
     def __init__(self, spec: str, seed: int = 0, latency_ms: float = 0.0) -> None:
         super().__init__(spec)
         self.seed, self.latency_ms = int(seed), float(latency_ms)
+
+    @classmethod
+    def create(cls, spec: str, value: str, args: dict, *, seed: int, concurrency: int) -> Chance:
+        return cls(spec, **({"seed": seed} | args))  # the run's --seed unless seed= is given
 
     def cache_params(self) -> dict:
         return {"seed": self.seed}
@@ -79,7 +85,9 @@ class Always(ModelAdapter):
 
     def __init__(self, spec: str, letter: str) -> None:
         super().__init__(spec)
-        self.letter = letter
+        if len(letter) != 1 or not letter.isalpha():
+            raise InstructIADError(f"model spec {spec!r}: always:<letter> takes one option letter, e.g. always:B")
+        self.letter = letter.upper()
 
     def generate(self, requests: list[Request]) -> list[Response]:
         return [Response(text=self.letter) for _ in requests]

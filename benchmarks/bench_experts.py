@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from baselines.experts import FittedExpert
 from instructiad.sources import synthetic
+from triad_eval.experts import expert_class
 
 
 def images(folder: Path) -> list[bytes]:
@@ -36,23 +36,23 @@ def main() -> None:
         train = images(root / "steel_sheet" / "train")
         test = images(root / "steel_sheet" / "test")
         for name in ("padim", "patchcore"):
-            expert = FittedExpert(name, {"pre_trained": False}, {})
-            expert._model()  # import and build once before timing
+            expert = expert_class(name)({"pre_trained": False})
+            expert.model()  # import and build once before timing
             began = time.perf_counter()
-            expert._fit_predict(train, test[:1])
+            expert.fit_predict(train, test[:1])
             fit = time.perf_counter() - began
             began = time.perf_counter()
-            expert._fit_predict(train[:2], test)
+            expert.fit_predict(train[:2], test)
             predict = time.perf_counter() - began
             print(f"{name:<10} fit {len(train) / fit:6.1f} images/s   fit+predict of {len(test)} images "
                   f"{len(test) / predict:6.1f} images/s (256 px, CPU, resnet18 random weights)")  # fmt: skip
-        expert = FittedExpert("efficient_ad", {"pre_trained": False, "steps": args.steps}, {})
-        model = expert._model()
+        expert = expert_class("efficient_ad")({"pre_trained": False, "steps": args.steps})
+        model = expert.model()
         began = time.perf_counter()
-        expert._fit_efficient_ad(model, train)
+        expert.fit(model, train)
         fit = time.perf_counter() - began
         began = time.perf_counter()
-        expert._predict(model, test)
+        expert.predict(model, test)
         predict = time.perf_counter() - began
         print(f"efficient_ad fit {fit / args.steps:6.2f} s/step ({args.steps} steps, incl. statistics)   "
               f"predict {len(test) / predict:6.1f} images/s (256 px, CPU, small, random teacher)")  # fmt: skip

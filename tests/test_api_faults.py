@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.openai_stub import OpenAIStub
-from triad_eval.adapters.base import Response
+from triad_eval.api import Response
 from triad_eval.cache import ResponseCache
 from triad_eval.cli import main
 from triad_eval.parsing import parse_answer

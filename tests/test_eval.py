@@ -293,7 +293,7 @@ def test_leaderboard_files_rank_runs_and_keep_datasets_apart(built, synthetic_ro
         (["--conditions", "zero_shot+process"], "zero_shot cannot be combined"),
         (["--config", "mvtec_ad"], "no config 'mvtec_ad'"),
         (["--split", "validation"], "has no split 'validation'"),
-        (["--model-args", "temperature=0.2"], "chance takes no argument 'temperature'"),
+        (["--model-args", "temperature=0.2"], "chance takes no setting 'temperature'"),
         (["--shard", "3/3"], "--shard 3/3"),
     ],
 )

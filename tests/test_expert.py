@@ -104,7 +104,7 @@ def test_bad_expert_input(built, maps, tmp_path, capsys):
     np.save(next(stretched.rglob("*.npy")), np.arange(24 * 12, dtype=np.float32).reshape(12, 24))
     err = run_error(capsys, [*base, "--conditions", "expert", "--expert", f"maps:{stretched}"])
     assert "map is 24x12 but its image is 96x96 (another aspect ratio)" in err
-    assert "unknown setting 'size'" in run_error(
+    assert "takes no setting 'size' (known: threshold, crop, max_regions, order)" in run_error(
         capsys, [*base, "--conditions", "expert", "--expert", f"maps:{maps}", "--expert-args", "size=3"]
     )
     assert not (tmp_path / "r").exists()
@@ -123,7 +123,7 @@ def test_a_fitted_expert_drives_the_condition_and_its_maps_are_cached(
     built, synthetic_root, tmp_path, capsys, monkeypatch, name, settings
 ):
     pytest.importorskip("anomalib")
-    from baselines.experts import FittedExpert
+    from triad_eval.experts.fitted import FittedExpert
 
     monkeypatch.setenv("TRIAD_EXPERT_CACHE", str(tmp_path / "cache"))
     args = ["eval", "--model", "chance", "--data", str(built), "--config", "synthetic", "--conditions", "expert"]
@@ -141,7 +141,7 @@ def test_a_fitted_expert_drives_the_condition_and_its_maps_are_cached(
     def refit(*_):
         raise AssertionError("the cached maps should have been used")
 
-    monkeypatch.setattr(FittedExpert, "_fit_predict", refit)
+    monkeypatch.setattr(FittedExpert, "fit_predict", refit)
     assert main([*args, "--out", str(tmp_path / "second")]) == 0
     again = [json.loads(line) for line in (tmp_path / "second" / "predictions.jsonl").read_text().splitlines()]
     assert [r["notes"] for r in again] == [r["notes"] for r in rows]

@@ -15,8 +15,8 @@ from PIL import Image
 
 from tests.openai_stub import OpenAIStub
 from triad_eval.adapters.openai_api import data_url, letter_probabilities
+from triad_eval.api import ImageRef
 from triad_eval.cli import main
-from triad_eval.data import ImageRef
 
 SECRET = "sk-test-secret-do-not-log"
 

@@ -13,8 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
-from triad_eval.adapters.base import ModelAdapter, Response
-from triad_eval.requests import Request
+from triad_eval.api import ModelAdapter, Request, Response
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT, probs TEXT, latency_s REAL)"
 

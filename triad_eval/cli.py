@@ -16,9 +16,9 @@ from typing import NoReturn
 
 import instructiad
 from instructiad.errors import InstructIADError
+from triad_eval.registry import EXPERTS, known_specs
 
 DEMO_MARKER = ".triad-demo"
-TASK_NAMES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
 DEMO_CONDITIONS = ("zero_shot", "process", "one_shot", "process+one_shot")
 
 
@@ -138,9 +138,9 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="score a model on a built dataset; writes a run folder")
     evaluate.add_argument(
-        "--model", required=True, metavar="SPEC", help="chance, majority, always:<letter>, replay:<file>"
+        "--model", required=True, metavar="SPEC", help=f"one of {known_specs()} (`triad baselines` lists each's args)"
     )
-    evaluate.add_argument("--model-args", metavar="K=V,...", help="adapter settings, e.g. seed=3")
+    evaluate.add_argument("--model-args", metavar="K=V,...", help="the adapter's settings, e.g. seed=3")
     evaluate.add_argument(
         "--base-url", help="for openai:<model>: an OpenAI-compatible server, e.g. http://host:8000/v1"
     )
@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", required=True, help="dataset config, e.g. mvtec_ad or all")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--revision", help="Hub revision (a tag such as v0.1.0)")
-    evaluate.add_argument("--tasks", default=",".join(TASK_NAMES), help="comma-separated (default: all five)")
+    evaluate.add_argument("--tasks", help="question types, comma-separated (default: every type)")
     evaluate.add_argument(
         "--conditions",
         default="zero_shot",
@@ -161,8 +161,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--concurrency", type=int, default=1, help="parallel requests for API adapters")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--shard", metavar="i/n", help="evaluate only shard i of n (merge with `triad merge`)")
-    evaluate.add_argument("--expert", metavar="SPEC", help="anomaly maps for the expert condition: maps:<folder>")
-    evaluate.add_argument("--expert-args", metavar="K=V,...", help="ROI settings: threshold, crop, max_regions, order")
+    evaluate.add_argument(
+        "--expert", metavar="SPEC", help=f"anomaly maps for the expert condition: maps:<folder> or {', '.join(EXPERTS)}"
+    )
+    evaluate.add_argument(
+        "--expert-args", metavar="K=V,...", help="ROI settings (threshold, crop, max_regions, order), the expert's own"
+    )
     evaluate.add_argument("--resume", action="store_true", help="continue a run folder from its cache")
     evaluate.add_argument("--allow-failures", action="store_true", help="exit 0 even if requests failed")
     evaluate.set_defaults(run=_eval)
@@ -177,7 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--out", type=Path, required=True)
     board.set_defaults(run=_leaderboard)
 
-    roster = commands.add_parser("baselines", help="list the baseline models `--model baseline:<name>` runs")
+    roster = commands.add_parser(
+        "baselines", help="list the model specs, experts and named baselines `triad eval` runs, with their settings"
+    )
     roster.set_defaults(run=_baselines)
 
     convert = commands.add_parser(
@@ -203,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from cot_m import QUESTION_TYPES
     from instructiad.export import build_dataset
     from instructiad.info import format_summary, summarize
     from instructiad.sources import synthetic
@@ -241,14 +248,14 @@ def _demo(args: argparse.Namespace) -> int:
     for model, conditions, expert in plan:
         settings = EvalSettings(
             model=model, data=str(out / "dataset"), config="synthetic", out=out / "runs" / model,
-            tasks=list(TASK_NAMES), conditions=list(conditions), **expert,
+            tasks=list(QUESTION_TYPES), conditions=list(conditions), **expert,
         )  # fmt: skip
         runs.append(run_eval(settings).folder)
     if has_experts:  # the vision expert as a baseline
         expert = EvalSettings(
             model="expert:padim", model_args={"pre_trained": "false", "image_size": "128"},
             data=str(out / "dataset"), config="synthetic", out=out / "runs" / "expert_padim",
-            tasks=list(TASK_NAMES), conditions=["zero_shot"],
+            tasks=list(QUESTION_TYPES), conditions=["zero_shot"],
         )  # fmt: skip
         runs.append(run_eval(expert).folder)
     else:
@@ -276,14 +283,14 @@ def _synthesize(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from instructiad.export import build_dataset, parse_source
-    from triad_eval.adapters import parse_model_args
+    from triad_eval.settings import parse_key_values
 
     source_args = {}
     for text in args.source_args:
         name, sep, options = text.partition(":")
         if not sep or not name:
             raise InstructIADError(f"--source-args {text}: expected NAME:key=value,...")
-        source_args[name] = parse_model_args(options, f"--source-args {name}")
+        source_args[name] = parse_key_values(options, f"--source-args {name}")
     summaries = build_dataset(
         [parse_source(text) for text in args.source],
         args.out,
@@ -391,12 +398,13 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from triad_eval.adapters import parse_model_args
+    from cot_m import QUESTION_TYPES
     from triad_eval.runner import EvalSettings, parse_shard, run_eval
+    from triad_eval.settings import parse_key_values
 
     if args.batch_size < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise InstructIADError("--batch-size, --concurrency and --limit must be at least 1")
-    model_args = parse_model_args(args.model_args)
+    model_args = parse_key_values(args.model_args)
     if args.base_url:
         model_args["base_url"] = args.base_url
     settings = EvalSettings(
@@ -404,7 +412,9 @@ def _eval(args: argparse.Namespace) -> int:
         data=args.data,
         config=args.config,
         out=args.out,
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()]
+        if args.tasks is not None
+        else list(QUESTION_TYPES),
         conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
         split=args.split,
         revision=args.revision,
@@ -417,7 +427,7 @@ def _eval(args: argparse.Namespace) -> int:
         resume=args.resume,
         concurrency=args.concurrency,
         expert=args.expert,
-        expert_args=parse_model_args(args.expert_args, "--expert-args"),
+        expert_args=parse_key_values(args.expert_args, "--expert-args"),
     )
     result = run_eval(settings)
     print((result.folder / "summary.txt").read_text(), end="")
@@ -448,13 +458,31 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _baselines(args: argparse.Namespace) -> int:
-    from baselines.roster import ROSTER
+    from triad_eval.experts import ROI_SETTINGS, expert_class
+    from triad_eval.registry import ADAPTERS, ROSTER, load_object
 
-    width = max(len(name) for name in ROSTER)
-    for entry in ROSTER.values():
+    print("Model specs (--model SPEC --model-args K=V,...):")
+    width = max(len(entry.pattern) for entry in ADAPTERS)
+    for entry in ADAPTERS:
+        takes = entry.load().ARGS
+        settings = ", ".join(takes) or "none"
+        if entry.prefix == "expert":
+            settings = "the expert's own settings (see Experts)"
+        print(f"  {entry.pattern:<{width}}  {entry.summary}")
+        print(f"  {'':<{width}}  args: {settings}")
+    print("\nExperts (--expert SPEC --expert-args K=V,...; --model expert:NAME --model-args K=V,...):")
+    print(f"  region settings, any expert: {', '.join(ROI_SETTINGS)}")
+    width = max(len(name) for name in [*EXPERTS, "maps:<folder>"])
+    print(f"  {'maps:<folder>':<{width}}  precomputed maps, <record id>.npy or .png")
+    for name in EXPERTS:
+        print(f"  {name:<{width}}  {', '.join(expert_class(name).setting_types())}")
+    roster = load_object(ROSTER)
+    print("\nBaselines (--model baseline:NAME):")
+    width = max(len(name) for name in roster)
+    for entry in roster.values():
         model_args = ",".join(f"{k}={v}" for k, v in entry.model_args.items())
-        print(f"{entry.name:<{width}}  {entry.spec}  [{model_args}]  licence: {entry.license}")
-        print(f"{'':<{width}}  {entry.notes}")
+        print(f"  {entry.name:<{width}}  {entry.spec}  [{model_args}]  licence: {entry.license}")
+        print(f"  {'':<{width}}  {entry.notes}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Evaluation conditions: what a prompt carries besides the query image and the question.
 
 A condition is one small class: it adds content parts (text, reference images) before the
-query, or says it cannot serve a record; ``no_image`` instead removes every image from the
+query (:meth:`Condition.before`) or right after it (:meth:`Condition.after`), or says it
+cannot serve a record; ``no_image`` instead removes every image from the
 prompt the others build (the visual-dependency check). Conditions combine with ``+``
 (``process+one_shot``) and always apply in :data:`CONDITIONS` order, so ``one_shot+process`` is
 the same condition.
@@ -18,8 +19,9 @@ import cot_m
 from cot_m.engine import template_set
 from instructiad.errors import InstructIADError
 from instructiad.seeds import rng_for
-from triad_eval.data import EvalDataset, ImageRef
-from triad_eval.experts import ExpertSource, crop
+from triad_eval.api import ExpertSource, ImageRef
+from triad_eval.data import EvalDataset
+from triad_eval.experts.maps import crop
 
 
 class Unavailable(Exception):
@@ -33,7 +35,7 @@ class Condition:
     drops_images: ClassVar[bool] = False
     """The request builder removes every image part (query, references, crops) from the prompt."""
 
-    def parts(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
+    def before(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
         """Content parts that go before the query image: ``{"type": "text", "text": ...}`` or
         ``{"type": "image", "image": ImageRef}``. Raises :class:`Unavailable`."""
         return []
@@ -58,7 +60,7 @@ class ProcessContext(Condition):
 
     name = "process"
 
-    def parts(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
+    def before(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
         if not record["process_id"]:
             raise Unavailable("the category has no process annotation")
         templates = template_set(record["template_set"], record["template_version"])
@@ -72,7 +74,7 @@ class OneShot(Condition):
 
     name = "one_shot"
 
-    def parts(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
+    def before(self, record: dict, data: EvalDataset, seed: int) -> list[dict]:
         candidates = data.normal_references.get(record["category"], [])
         if not candidates:
             raise Unavailable("the category has no normal training image")

@@ -20,9 +20,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import schemas
+from cot_m import QUESTION_TYPES
 from triad_eval.conditions import is_blind, sighted
 from triad_eval.metrics import anomaly_score, compute_metrics, headline
-from triad_eval.requests import TASKS
 from triad_eval.runner import identity, join_shards, load_run
 
 
@@ -138,7 +138,7 @@ def _columns(rows: list[dict]) -> list[tuple[str, str]]:
     blind conditions appear under the image-bearing condition they pair with."""
     conditions = list(dict.fromkeys(c for r in rows for by_task in r["blind"]["tasks"].values() for c in by_task))
     pairs = {(t, c) for r in rows for t, by_condition in r["blind"]["tasks"].items() for c in by_condition}
-    return sorted(pairs, key=lambda pair: (TASKS.index(pair[0]), conditions.index(pair[1])))
+    return sorted(pairs, key=lambda pair: (QUESTION_TYPES.index(pair[0]), conditions.index(pair[1])))
 
 
 def _has_blind(rows: list[dict]) -> set[str]:
@@ -215,7 +215,7 @@ def _visual_gains(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     average; ``-`` where the model has no blind run. No rows when no model ran blind."""
     blind = _has_blind(rows)
     conditions = [c for c in dict.fromkeys(c for r in rows for c in r["blind"]["average"]) if c in blind]
-    tasks = [t for t in TASKS if any(t in r["blind"]["tasks"] for r in rows)]
+    tasks = [t for t in QUESTION_TYPES if any(t in r["blind"]["tasks"] for r in rows)]
     header = ["model", "scoring", "condition", *tasks, "average"]
     body = []
     for row in rows:
@@ -396,7 +396,7 @@ def _thumbnail(image: bytes, boxes: list[list[int]], side: int = 192) -> str:
 
 def _answers(rows: list[tuple[dict, dict]]) -> str:
     """A table: one row per model and condition, one column per question type."""
-    tasks = [t for t in TASKS if any(p["task"] == t for _, p in rows)]
+    tasks = [t for t in QUESTION_TYPES if any(p["task"] == t for _, p in rows)]
     cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for config, p in rows:
         if p["status"] == "failed":

@@ -1,72 +1,29 @@
-"""Requests: what a model is asked, one per (record, question type, condition)."""
+"""Requests: what a model is asked, one per (record, question type, condition).
+
+The :class:`~triad_eval.api.Request` type itself is a contract and lives in :mod:`triad_eval.api`.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-
+from cot_m import QUESTION_TYPES
 from instructiad.errors import InstructIADError
+from instructiad.sample import LABELS
 from instructiad.seeds import seed_for
+from triad_eval.api import ExpertSource, ImageRef, Request
 from triad_eval.conditions import Unavailable, parse_condition
-from triad_eval.data import EvalDataset, ImageRef
-from triad_eval.experts import ExpertSource
+from triad_eval.data import EvalDataset
 
-TASKS = ("discrimination", "defect_type", "location", "appearance", "root_cause")
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 QUERY_LEAD = "Following is the query image:"
 
 
-@dataclass(frozen=True)
-class Request:
-    """One question to one model under one condition.
-
-    Attributes:
-        id: the record id; with ``task`` and ``condition`` it names the request.
-        index: the record's position in its split (shards merge back into this order).
-        messages: chat messages; content parts are ``{"type": "text", "text"}`` or
-            ``{"type": "image", "image": ImageRef}`` (none under ``no_image``).
-        options: letter -> option text.
-        answer: the correct letter.
-    """
-
-    id: str
-    index: int
-    task: str
-    condition: str
-    category: str
-    label: str
-    messages: tuple[dict, ...] = field(repr=False)
-    options: dict[str, str]
-    answer: str
-    notes: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.id, self.task, self.condition)
-
-    @property
-    def images(self) -> list[ImageRef]:
-        """The images of the prompt, in order."""
-        return [p["image"] for m in self.messages for p in m["content"] if p["type"] == "image"]
-
-    def prompt_json(self) -> str:
-        """The prompt as canonical JSON, images replaced by their sha256 (for cache keys)."""
-
-        def plain(part: dict) -> dict:
-            if part["type"] != "image":
-                return part
-            return {"type": "image", "sha256": part["image"].sha256, **({"roi": True} if part.get("roi") else {})}
-
-        messages = [{"role": m["role"], "content": [plain(p) for p in m["content"]]} for m in self.messages]
-        return json.dumps({"messages": messages, "options": self.options}, sort_keys=True, ensure_ascii=False)
-
-
 def parse_tasks(names: list[str]) -> list[str]:
     """Check task names; raises with the known ones."""
-    unknown = [n for n in names if n not in TASKS]
+    unknown = [n for n in names if n not in QUESTION_TYPES]
     if unknown or not names:
-        raise InstructIADError(f"unknown task {unknown[0] if unknown else ''!r} (known: {', '.join(TASKS)})")
-    return [t for t in TASKS if t in names]
+        known = ", ".join(QUESTION_TYPES)
+        raise InstructIADError(f"unknown task {unknown[0] if unknown else ''!r} (known: {known})")
+    return [t for t in QUESTION_TYPES if t in names]
 
 
 def build_requests(
@@ -102,19 +59,19 @@ def build_requests(
             question = questions[task]
             options = {o["letter"]: o["text"] for o in question["options"]}
             text = "\n".join([question["question"], *(f"{k}. {v}" for k, v in options.items()), INSTRUCTION])
-            for name, parts in parsed:
+            for name, combined in parsed:
                 try:
-                    before = [p for condition in parts for p in condition.parts(record, data, seed)]
-                    after = [p for condition in parts for p in condition.after(record, data, seed)]
+                    before = [p for condition in combined for p in condition.before(record, data, seed)]
+                    after = [p for condition in combined for p in condition.after(record, data, seed)]
                 except Unavailable as reason:
                     unavailable[f"{name}: {reason}"] = unavailable.get(f"{name}: {reason}", 0) + 1
                     continue
                 lead = [{"type": "text", "text": QUERY_LEAD}] if any(p["type"] == "image" for p in before) else []
                 content = [*before, *lead, {"type": "image", "image": query}, *after, {"type": "text", "text": text}]
-                if any(condition.drops_images for condition in parts):  # no_image: the same text, no image
+                if any(condition.drops_images for condition in combined):  # no_image: the same text, no image
                     content = [p for p in content if p["type"] != "image"]
-                notes = {k: v for condition in parts for k, v in condition.note(record).items()}
-                label = "anomaly" if record["label"] == 1 else "normal"
+                notes = {k: v for condition in combined for k, v in condition.note(record).items()}
+                label = LABELS[record["label"]]  # the ClassLabel's names, by index
                 messages = ({"role": "user", "content": content},)
                 requests.append(
                     Request(

@@ -27,14 +27,14 @@ import instructiad
 import schemas
 from instructiad.errors import InstructIADError
 from triad_eval.adapters import load_adapter
-from triad_eval.adapters.base import Response
+from triad_eval.api import Request, Response
 from triad_eval.cache import ResponseCache, cache_key
 from triad_eval.conditions import parse_condition
 from triad_eval.data import describe, open_dataset, read_json
 from triad_eval.experts import parse_expert
 from triad_eval.metrics import compute_metrics
 from triad_eval.parsing import parse_answer
-from triad_eval.requests import Request, build_requests, parse_tasks
+from triad_eval.requests import build_requests, parse_tasks
 from triad_eval.summary import format_summary
 
 CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE, LOCK = (

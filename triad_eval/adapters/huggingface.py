@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import ClassVar
 
 from PIL import Image
 
 from instructiad.errors import InstructIADError
-from triad_eval.adapters.base import ModelAdapter, Response
+from triad_eval.api import ModelAdapter, Request, Response
 from triad_eval.data import read_json
-from triad_eval.requests import Request
+from triad_eval.settings import boolean
 
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 _LETTER_FORMS = ("{}", " {}", "▁{}", "Ġ{}")
@@ -66,6 +67,10 @@ def _pil(ref) -> Image.Image:
 class HuggingFace(ModelAdapter):
     """A transformers image-text-to-text model."""
 
+    ARGS: ClassVar[dict] = {
+        "dtype": str, "device": str, "device_map": str, "attn_implementation": str, "max_pixels": int,
+        "max_new_tokens": int, "trust_remote_code": boolean, "revision": str,
+    }  # fmt: skip
     supports_scores = True
 
     def __init__(

@@ -18,13 +18,12 @@ import math
 import os
 import random
 import time
+from typing import ClassVar
 
 from PIL import Image
 
 from instructiad.errors import InstructIADError
-from triad_eval.adapters.base import ModelAdapter, Response
-from triad_eval.data import ImageRef
-from triad_eval.requests import Request
+from triad_eval.api import ImageRef, ModelAdapter, Request, Response
 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
@@ -88,7 +87,15 @@ def _token_count(usage: dict, name: str) -> int:
 class OpenAICompatible(ModelAdapter):
     """An OpenAI-compatible chat-completions endpoint."""
 
+    ARGS: ClassVar[dict] = {
+        "base_url": str, "max_side": int, "detail": str, "max_tokens": int, "temperature": float, "timeout": float,
+        "max_retries": int, "backoff": float, "top_logprobs": int, "api_key_env": str,
+    }  # fmt: skip
     supports_scores = True
+
+    @classmethod
+    def create(cls, spec: str, value: str, args: dict, *, seed: int, concurrency: int) -> OpenAICompatible:
+        return cls(spec, value, concurrency=concurrency, **args)
 
     def __init__(
         self,

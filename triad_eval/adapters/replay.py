@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
-from triad_eval.adapters.base import ModelAdapter, Response
-from triad_eval.requests import Request
+from triad_eval.api import ModelAdapter, Request, Response
 
 
 class Replay(ModelAdapter):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from instructiad.errors import InstructIADError
 from triad_eval.adapters.huggingface import HuggingFace, _pil
+from triad_eval.api import Request
 from triad_eval.data import read_json
-from triad_eval.requests import Request
 
 
 def check_triad_folder(path: Path) -> None:

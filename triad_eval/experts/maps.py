@@ -1,10 +1,8 @@
-"""Anomaly maps for the `expert` condition: where they come from, and the crops they give.
+"""``--expert maps:<folder>``: anomaly maps precomputed by any method, and the crops they give.
 
-``--expert maps:<folder>`` reads maps precomputed by any method (MuSc, a fitted anomalib model,
-...) from ``<folder>/<record id>.npy`` (a 2-D float array) or ``<folder>/<record id>.png`` (a
-grayscale image; a PNG mask is used as is, non-zero = region). The regions of interest follow
-Triad's procedure (:mod:`instructiad.roi`); ``--expert-args`` sets its knobs (``threshold``,
-``crop``, ``max_regions``, ``order``).
+Maps are read from ``<folder>/<record id>.npy`` (a 2-D float array) or ``<folder>/<record
+id>.png`` (a grayscale image; a PNG mask is used as is, non-zero = region); MuSc, a fitted
+anomalib model or any other method can write them.
 """
 
 from __future__ import annotations
@@ -13,28 +11,13 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from instructiad.errors import InstructIADError
 from instructiad.roi import Regions, regions_of_interest
-from triad_eval.data import ImageRef
-
-ROI_ARGS = {"threshold": float, "crop": int, "max_regions": int, "order": str}
-
-
-class ExpertSource(Protocol):
-    """Where the expert condition's anomaly maps come from (a map folder, a fitted expert)."""
-
-    spec: str
-
-    def prepare(self, data, record_ids: list[str]) -> None: ...
-
-    def regions(self, record_id: str, image_size: tuple[int, int]) -> Regions: ...
-
-    def describe(self) -> dict: ...
+from triad_eval.api import ImageRef
 
 
 @dataclass
@@ -96,42 +79,6 @@ class MapFolder:
                 "(another aspect ratio)"
             )
         return regions_of_interest(scores, image_size, **self.roi_args)
-
-
-def parse_expert(spec: str | None, args: dict[str, str]) -> ExpertSource | None:
-    """``maps:<folder>``, or a fitted expert (``padim``, ``patchcore``), with ROI settings;
-    ``None`` when no expert is given.
-
-    Raises:
-        InstructIADError: an unknown expert spec or setting, or a missing folder.
-    """
-    if spec is None:
-        if args:
-            raise InstructIADError("--expert-args needs --expert")
-        return None
-    from baselines.experts import EXPERTS, SETTINGS, FittedExpert
-
-    kind, _, value = spec.partition(":")
-    fitted = spec in EXPERTS
-    if not fitted and (kind != "maps" or not value):
-        raise InstructIADError(
-            f"unknown expert {spec!r} (known: {', '.join(EXPERTS)}, maps:<folder of .npy or .png maps>)"
-        )
-    known = ROI_ARGS | (SETTINGS if fitted else {})
-    unknown = sorted(set(args) - set(known))
-    if unknown:
-        raise InstructIADError(f"--expert-args: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
-    try:
-        typed = {k: known[k](v) for k, v in args.items()}
-    except ValueError as error:
-        raise InstructIADError(f"--expert-args: {error}") from None
-    roi_args = {k: v for k, v in typed.items() if k in ROI_ARGS}
-    if fitted:
-        return FittedExpert(spec, {k: v for k, v in typed.items() if k not in ROI_ARGS}, roi_args)
-    folder = Path(value).expanduser().absolute()
-    if not folder.is_dir():
-        raise InstructIADError(f"{folder}: anomaly map folder does not exist")
-    return MapFolder(folder, roi_args)
 
 
 def crop(image: ImageRef, box: tuple[int, int, int, int]) -> ImageRef:
