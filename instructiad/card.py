@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.splits import SplitDict, SplitInfo
@@ -12,9 +11,7 @@ from huggingface_hub import DatasetCardData
 
 from instructiad import HUB_REPO
 from instructiad.features import FEATURES, FIELD_DOCS
-
-if TYPE_CHECKING:
-    from instructiad.export import ConfigSummary
+from instructiad.summary import ConfigSummary
 
 ALL_CONFIG = "all"
 

@@ -11,14 +11,11 @@ same folder out while one runs.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import shutil
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -27,69 +24,16 @@ import instructiad
 from cot_m.engine import DEFAULT_SET, TemplateSet
 from instructiad.card import render_card
 from instructiad.errors import InstructIADError, SkippedFiles, raise_bad_file
+from instructiad.jsonio import write_json
 from instructiad.manifest import MANIFEST, Fingerprint, sha256_file
 from instructiad.pipeline import iter_records, list_samples
 from instructiad.processes import Catalog
 from instructiad.shards import DEFAULT_SHARD_BYTES, ShardWriter
 from instructiad.sources import READERS, Reader, resolve_source
+from instructiad.summary import ConfigSummary, SplitSummary
 
 BUILD_REPORT = "build_report.json"
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-@dataclass
-class SplitSummary:
-    """What one split of one config holds once written."""
-
-    num_examples: int = 0
-    num_bytes: int = 0
-    checksums: dict[str, tuple[str, int]] = field(default_factory=dict)  # shard file -> (sha256, bytes), in order
-    counts: Counter = field(default_factory=Counter)  # (category, label, defect_type) -> images
-
-
-@dataclass
-class Coverage:
-    """How much of one source config its process annotations cover."""
-
-    categories: set[str] = field(default_factory=set)
-    annotated_categories: set[str] = field(default_factory=set)
-    images: int = 0
-    linked_images: int = 0
-    anomalous_images: int = 0
-    anomalous_images_resolved: int = 0  # every defect of the image has an annotation entry
-
-    def add(self, record: dict, catalog: Catalog) -> None:
-        self.categories.add(record["category"])
-        self.images += 1
-        anomalous = record["label"] == "anomaly"
-        self.anomalous_images += anomalous
-        if record["process_id"] is None:
-            return
-        self.annotated_categories.add(record["category"])
-        self.linked_images += 1
-        if anomalous:
-            annotation = catalog.get(record["process_id"])
-            names = record["sub_types"] or record["defect_types"]
-            self.anomalous_images_resolved += bool(names) and all(annotation.defect(n) for n in names)
-
-    def as_dict(self) -> dict[str, int]:
-        counts = {"categories": len(self.categories), "annotated_categories": len(self.annotated_categories)}
-        return (
-            counts
-            | {k: getattr(self, k) for k in ("images", "linked_images", "anomalous_images")}
-            | {"anomalous_images_resolved": self.anomalous_images_resolved}
-        )
-
-
-@dataclass
-class ConfigSummary:
-    """One source config: its reader, splits, fingerprint and annotation coverage."""
-
-    reader: Reader
-    splits: dict[str, SplitSummary] = field(default_factory=dict)
-    fingerprint: str = ""
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    coverage: Coverage = field(default_factory=Coverage)
 
 
 def parse_source(text: str) -> tuple[str | None, str]:
@@ -322,7 +266,7 @@ def _write_metadata(
         "skipped": [entry for c in summaries.values() for entry in c.skipped],
         "processes": {name: c.coverage.as_dict() for name, c in summaries.items()},
     }
-    _write_json(folder / BUILD_REPORT, report)
+    write_json(folder / BUILD_REPORT, report)
     (folder / "README.md").write_text(
         render_card(summaries, version=version, fingerprint=fingerprint, report=report, hub_repo=options["hub_repo"]),
         encoding="utf-8",
@@ -355,8 +299,4 @@ def _write_metadata(
         },
         "files": files,
     }
-    _write_json(folder / MANIFEST, manifest)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(folder / MANIFEST, manifest)

@@ -17,8 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("instructiad", "cot_m", "triad_eval", "baselines", "schemas")
 
-BUILD = ("instructiad.pipeline", "instructiad.export", "instructiad.builder", "instructiad.card", "instructiad.hub",
-         "instructiad.info")  # fmt: skip
+BUILD = ("instructiad.pipeline", "instructiad.export", "instructiad.summary", "instructiad.builder", "instructiad.card",
+         "instructiad.hub", "instructiad.info")  # fmt: skip
 """instructiad's build modules: they use cot_m; the rest of instructiad (readers, records,
 annotations) is below cot_m."""
 LAYERS = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -176,11 +175,3 @@ def describe(dataset: EvalDataset) -> dict:
         "fingerprint": dataset.fingerprint,
         "template_sets": [f"{name}@{version}" for name, version in sets],
     }
-
-
-def read_json(path: Path) -> dict:
-    """A JSON file, or a one-line error naming it."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InstructIADError(f"{path}: unreadable ({error})") from None

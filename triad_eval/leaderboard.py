@@ -14,16 +14,16 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import schemas
 from cot_m import QUESTION_TYPES
+from instructiad.jsonio import write_json
 from triad_eval.conditions import is_blind, sighted
 from triad_eval.metrics import anomaly_score, compute_metrics, headline
-from triad_eval.runner import identity, join_shards, load_run
+from triad_eval.run_folder import METRICS, identity, join_shards, load_run
 
 
 def collect(folders: list[Path]) -> list[dict]:
@@ -36,7 +36,7 @@ def collect(folders: list[Path]) -> list[dict]:
     for parts in runs.values():
         whole = [part for part in parts if not part[1].get("shard")]
         if len(whole) > 1:  # the same evaluation run again: the newest counts
-            newest = max(whole, key=lambda part: (part[0] / "metrics.json").stat().st_mtime_ns)
+            newest = max(whole, key=lambda part: (part[0] / METRICS).stat().st_mtime_ns)
             others = ", ".join(str(part[0]) for part in whole if part is not newest)
             print(f"triad: note: {newest[0]} repeats {others} (same model, data and settings); kept the newest",
                   file=sys.stderr)  # fmt: skip
@@ -120,7 +120,7 @@ def write_leaderboard(folders: list[Path], out: Path) -> dict:
         raise RuntimeError(f"leaderboard does not match its schema: {problems[0]}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "leaderboard.json").write_text(json.dumps(board, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(out / "leaderboard.json", board)
     (out / "leaderboard.md").write_text(to_markdown(board), encoding="utf-8")
     (out / "leaderboard.html").write_text(to_html(board, entries), encoding="utf-8")
     return board

@@ -22,7 +22,6 @@ fixture factory, and the benchmark scales it up.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from instructiad.errors import InstructIADError, OnBadFile, raise_bad_file
+from instructiad.jsonio import write_json
 from instructiad.sample import Sample
 from instructiad.seeds import seed_for
 from instructiad.sources import mvtec_like
@@ -129,7 +129,7 @@ def generate(
                     Image.fromarray(mask.astype(np.uint8) * 255, "L").save(mask_dir / f"{stem}_mask.png")
     marker = {"generator": "instructiad.sources.synthetic", "version": GENERATOR_VERSION, "size": size}
     marker |= {"categories": list(names), "counts": counts}
-    (root / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    write_json(root / MARKER, marker, sort_keys=True)
     return root
 
 

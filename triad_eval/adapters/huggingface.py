@@ -17,8 +17,8 @@ from typing import ClassVar
 from PIL import Image
 
 from instructiad.errors import InstructIADError
+from instructiad.jsonio import read_json
 from triad_eval.api import ModelAdapter, Request, Response
-from triad_eval.data import read_json
 from triad_eval.settings import boolean
 
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")

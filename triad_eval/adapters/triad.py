@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
+from instructiad.jsonio import read_json
 from triad_eval.adapters.huggingface import HuggingFace, _pil
 from triad_eval.api import Request
-from triad_eval.data import read_json
 
 
 def check_triad_folder(path: Path) -> None:

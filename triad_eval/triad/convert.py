@@ -13,7 +13,6 @@ shard of memory, and the output appears only when complete.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
-from triad_eval.data import read_json
+from instructiad.jsonio import read_json, write_json
 
 # The towers LLaVA-OneVision checkpoints name in ``mm_vision_tower``: their full configs
 # (the checkpoint holds one layer fewer, LLaVA drops the last).
@@ -323,7 +322,7 @@ def write_weights(files: list[Path], names: dict[str, str], expected: dict, out:
         report.tensors += len(tensors)
     if len(files) > 1:
         weight_map = {"metadata": {}, "weight_map": dict(sorted(index.items()))}
-        (out / "model.safetensors.index.json").write_text(json.dumps(weight_map, indent=2), encoding="utf-8")
+        write_json(out / "model.safetensors.index.json", weight_map)
 
 
 def processor_for(config, tokenizer):
