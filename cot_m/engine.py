@@ -27,6 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from instructiad.errors import InstructIADError
 
 TEMPLATES = Path(__file__).parent / "templates"
+"""The bundled template sets."""
 DEFAULT_SET = "default"
 
 
@@ -47,10 +48,11 @@ class TemplateSet:
     Args:
         name: folder name under ``root``.
         version: if given, the set's ``version`` must equal it.
-        root: folder that holds template sets (default: the bundled ``cot_m/templates``).
+        root: folder that holds template sets (default: :data:`TEMPLATES`, read when called).
     """
 
-    def __init__(self, name: str = DEFAULT_SET, version: str | None = None, root: str | Path = TEMPLATES) -> None:
+    def __init__(self, name: str = DEFAULT_SET, version: str | None = None, root: str | Path | None = None) -> None:
+        root = TEMPLATES if root is None else root
         folder = Path(root) / name
         if version is not None and (Path(root) / f"{name}@{version}" / "set.yaml").is_file():
             folder = Path(root) / f"{name}@{version}"

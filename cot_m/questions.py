@@ -5,8 +5,8 @@ record always gets the same question. A question that cannot be made honestly (n
 a single defect type, a one-step process, several defects with no single answer) is skipped
 with its reason, never invented.
 
-Two versions of the rules exist, chosen by the template set's ``rules``. Rules 2 (template
-set 2.0.0 on) make questions that need the image: no typed question for a catch-all class,
+Two versions of the rules exist, chosen by the template set's ``rules`` (:data:`BUILDERS`).
+Rules 2 (template set 2.0.0 on) make questions that need the image: no typed question for a catch-all class,
 appearance options that describe different things, and root-cause options chosen per
 category so that blind strategies score at chance (:mod:`cot_m.root_cause`). Answer letters
 and location cells are balanced over a whole dataset by :mod:`cot_m.balance`.
@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 
 from cot_m import root_cause
 from cot_m.context import category_context, observed_defects
-from cot_m.engine import TemplateSet
+from cot_m.engine import TemplateError, TemplateSet
 from instructiad.masks import GRID_CELLS
 from instructiad.processes import Defect, ProcessAnnotation
 from instructiad.seeds import rng_for
 
 QUESTION_TYPES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
+"""Every question type, in the order records hold them; the one list the package reads (see
+CONTRIBUTING.md, "Add a question type"). Which types a template set asks is :data:`BUILDERS`."""
 LETTERS = "ABCD"
 MIN_LOCATION_SHARE = 0.5
 """A location question needs one cell to hold at least half of the defect's pixels."""
@@ -83,9 +85,14 @@ def make_questions(
     """
     context = category_context(annotation, record["source"], record["category"])
     inputs = _Inputs(record, annotation, templates, context, group or ([annotation] if annotation else []))
-    builders = _BUILDERS if templates.rules < 2 else _BUILDERS_V2
+    builders = BUILDERS.get(templates.rules)
+    if builders is None:
+        known = ", ".join(map(str, BUILDERS))
+        raise TemplateError(f"template set {templates.name!r}: unknown rules {templates.rules} (known: {known})")
     questions, skipped = [], []
     for question_type in QUESTION_TYPES:
+        if question_type not in builders:  # a type newer than the set's rules is not asked
+            continue
         try:
             questions.append(builders[question_type](inputs))
         except Skip as reason:
@@ -244,3 +251,8 @@ _BUILDERS: dict[str, Callable[[_Inputs], Question]] = {
 }
 
 _BUILDERS_V2: dict[str, Callable[[_Inputs], Question]] = _BUILDERS | {"root_cause": _root_cause_v2}
+
+BUILDERS: dict[int, dict[str, Callable[[_Inputs], Question]]] = {1: _BUILDERS, 2: _BUILDERS_V2}
+"""Question rules (a template set's ``rules``) -> question type -> the function that makes it
+or raises :class:`Skip`. A type without a builder under a set's rules is not asked: a new type
+comes with new rules, so that the sets before it still rebuild their datasets byte for byte."""

@@ -36,7 +36,7 @@ import cot_m
 from cot_m.balance import Balancer
 from cot_m.engine import TemplateSet
 from cot_m.preview import example_record
-from cot_m.questions import LETTERS, QUESTION_TYPES
+from cot_m.questions import LETTERS
 from cot_m.root_cause import HANDLING, cause_prior, expected_hit
 from instructiad.processes import Catalog, ProcessAnnotation
 from instructiad.seeds import seed_for
@@ -209,18 +209,18 @@ def _majority(item: Item, priors: _Priors) -> Scores:
     return {o: -i for i, o in enumerate(item.options)}
 
 
-STRATEGIES: dict[str, tuple[Callable[[Item, _Priors], Scores | None], tuple[str, ...]]] = {
-    "letter_prior": (_letter_prior, QUESTION_TYPES),
-    "longest_option": (_longest, QUESTION_TYPES),
-    "shortest_option": (_shortest, QUESTION_TYPES),
+STRATEGIES: dict[str, tuple[Callable[[Item, _Priors], Scores | None], tuple[str, ...] | None]] = {
+    "letter_prior": (_letter_prior, None),
+    "longest_option": (_longest, None),
+    "shortest_option": (_shortest, None),
     "first_step": (_first_step, ("root_cause",)),
     "last_step": (_last_step, ("root_cause",)),
     "cause_prior": (_cause_prior, ("root_cause",)),
     "handling_keywords": (_handling_keywords, ("root_cause",)),
     "common_cell": (_common_cell, ("location",)),
-    "majority": (_majority, QUESTION_TYPES),
+    "majority": (_majority, None),
 }
-"""Name -> (scores of an item's options, the question types it applies to)."""
+"""Name -> (scores of an item's options, the question types it applies to; ``None``: every type)."""
 
 
 # --- scoring ------------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def _table(items: list[Item], priors: _Priors) -> dict:
     question_type = items[0].type
     strategies = {}
     for name, (scores_of, types) in STRATEGIES.items():
-        if question_type not in types:
+        if types is not None and question_type not in types:
             continue
         hits = []
         for item in items:
@@ -275,7 +275,7 @@ def audit(items: list[Item], skipped: Counter, max_gap: float = MAX_GAP) -> dict
     type's worst gap is within ``max_gap`` points."""
     priors = _Priors(items)
     types = {}
-    for question_type in QUESTION_TYPES:
+    for question_type in cot_m.questions.QUESTION_TYPES:  # read when called
         of_type = [i for i in items if i.type == question_type]
         if not of_type:
             continue

@@ -209,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from cot_m import QUESTION_TYPES
+    from cot_m.questions import QUESTION_TYPES  # read when called
     from instructiad.export import build_dataset
     from instructiad.info import format_summary, summarize
     from instructiad.sources import synthetic
@@ -391,14 +391,14 @@ def _audit(args: argparse.Namespace) -> int:
     report = audit(items, skipped, args.max_gap)
     print(format_report(report, title), end="")
     if args.json:
-        from triad_eval.runner import write_json
+        from instructiad.jsonio import write_json
 
         write_json(args.json, report)
     return 1 if report["failures"] else 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from cot_m import QUESTION_TYPES
+    from cot_m.questions import QUESTION_TYPES  # read when called
     from triad_eval.runner import EvalSettings, parse_shard, run_eval
     from triad_eval.settings import parse_key_values
 
@@ -441,7 +441,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from triad_eval.runner import merge_runs
+    from triad_eval.run_folder import merge_runs
 
     metrics = merge_runs(args.runs, args.out)
     print(f"merged {len(args.runs)} shard(s) into {args.out}: {metrics['counts']['requests']} requests")

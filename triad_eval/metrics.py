@@ -7,6 +7,8 @@ scored as wrong and reported as their own rate.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
@@ -67,6 +69,40 @@ def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
     }
 
 
+def accuracy(task: str, scored: list[dict]) -> float | None:
+    """The share of correct answers (an unparsed answer is wrong)."""
+    return _round(np.mean([is_correct(p) for p in scored])) if scored else None
+
+
+def _by_category(scored: list[dict]) -> dict[str, list[bool]]:
+    by_category: dict[str, list[bool]] = defaultdict(list)
+    for p in scored:
+        by_category[p["category"]].append(is_correct(p))
+    return by_category
+
+
+def per_category(task: str, scored: list[dict]) -> dict:
+    """Category -> its ``n`` and ``accuracy``."""
+    return {c: {"n": len(v), "accuracy": _round(np.mean(v))} for c, v in sorted(_by_category(scored).items())}
+
+
+def macro_accuracy(task: str, scored: list[dict]) -> float | None:
+    """The unweighted mean of the categories' accuracies."""
+    by_category = _by_category(scored)
+    return _round(np.mean([np.mean(v) for v in by_category.values()])) if by_category else None
+
+
+CELL_METRICS: dict[str, Callable[[str, list[dict]], Any]] = {
+    "accuracy": accuracy,
+    "per_category": per_category,
+    "macro_accuracy": macro_accuracy,
+}
+"""The metrics of every task x condition cell, in metrics.json order: name -> function of the
+task and the cell's scored predictions (failed ones left out; the list may be empty) returning
+a JSON value. Discrimination cells add their binary metrics (:func:`_discrimination`). A new
+metric is one entry here and one property in ``$defs/group`` of ``schemas/metrics.schema.json``."""
+
+
 def _group_metrics(task: str, items: list[dict]) -> dict:
     scored = [p for p in items if p["status"] != "failed"]
     result = {
@@ -75,13 +111,8 @@ def _group_metrics(task: str, items: list[dict]) -> dict:
         "failed": len(items) - len(scored),
         "unparsed": sum(p["status"] == "unparsed" for p in scored),
         "unparsed_rate": _round(sum(p["status"] == "unparsed" for p in scored) / len(scored)) if scored else None,
-        "accuracy": _round(np.mean([is_correct(p) for p in scored])) if scored else None,
     }
-    by_category: dict[str, list[bool]] = defaultdict(list)
-    for p in scored:
-        by_category[p["category"]].append(is_correct(p))
-    result["per_category"] = {c: {"n": len(v), "accuracy": _round(np.mean(v))} for c, v in sorted(by_category.items())}
-    result["macro_accuracy"] = _round(np.mean([np.mean(v) for v in by_category.values()])) if by_category else None
+    result |= {name: metric(task, scored) for name, metric in CELL_METRICS.items()}
     if task == "discrimination" and scored:
         result |= _discrimination(scored)
     return result

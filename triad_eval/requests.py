@@ -5,7 +5,7 @@ The :class:`~triad_eval.api.Request` type itself is a contract and lives in :mod
 
 from __future__ import annotations
 
-from cot_m import QUESTION_TYPES
+import cot_m.questions
 from instructiad.errors import InstructIADError
 from instructiad.sample import LABELS
 from instructiad.seeds import seed_for
@@ -18,12 +18,13 @@ QUERY_LEAD = "Following is the query image:"
 
 
 def parse_tasks(names: list[str]) -> list[str]:
-    """Check task names; raises with the known ones."""
-    unknown = [n for n in names if n not in QUESTION_TYPES]
+    """Check task names against :data:`cot_m.questions.QUESTION_TYPES` (read when called);
+    raises with the known ones."""
+    types = cot_m.questions.QUESTION_TYPES
+    unknown = [n for n in names if n not in types]
     if unknown or not names:
-        known = ", ".join(QUESTION_TYPES)
-        raise InstructIADError(f"unknown task {unknown[0] if unknown else ''!r} (known: {known})")
-    return [t for t in QUESTION_TYPES if t in names]
+        raise InstructIADError(f"unknown task {unknown[0] if unknown else ''!r} (known: {', '.join(types)})")
+    return [t for t in types if t in names]
 
 
 def build_requests(
