@@ -43,8 +43,8 @@ class ExpertModel(ModelAdapter):
     def bind(self, data) -> None:
         self.data = data
 
-    def prepare(self, requests: list[Request]) -> None:
-        ids = sorted({r.id for r in requests})
+    def prepare(self, asked: list[tuple[str, str, str]]) -> None:
+        ids = sorted({record_id for record_id, _, _ in asked})
         self.expert.prepare(self.data, ids)
         for category, references in sorted(self.data.normal_references.items()):
             images = [ref.data for _, ref in references]

@@ -62,10 +62,16 @@ class Majority(ModelAdapter):
     """Answers, for each task, the option text most often correct among the evaluated items
     (a prior baseline: it knows the answer distribution, not the images)."""
 
-    def prepare(self, requests: list[Request]) -> None:
+    def bind(self, data) -> None:
+        self.data = data
+
+    def prepare(self, asked: list[tuple[str, str, str]]) -> None:
+        questions = dict(zip(self.data.records.column("id"), self.data.records.column("questions"), strict=True))
         counts: dict[str, Counter] = {}
-        for request in requests:
-            counts.setdefault(request.task, Counter())[request.options[request.answer]] += 1
+        for record_id, task, _ in asked:
+            question = next(q for q in questions[record_id] if q["type"] == task)
+            text = next(o["text"] for o in question["options"] if o["letter"] == question["answer"])
+            counts.setdefault(task, Counter())[text] += 1
         self.majority = {task: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for task, c in counts.items()}
 
     def cache_params(self) -> dict:

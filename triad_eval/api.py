@@ -145,8 +145,10 @@ class ModelAdapter(ABC):
     def bind(self, data: EvalDataset) -> None:  # noqa: B027 - optional hook
         """Called once with the evaluated dataset (experts fit on its training images)."""
 
-    def prepare(self, requests: list[Request]) -> None:  # noqa: B027 - optional hook
-        """Called once with every request of the run before any is sent."""
+    def prepare(self, asked: list[tuple[str, str, str]]) -> None:  # noqa: B027 - optional hook
+        """Called once, after :meth:`bind` and before any request is made, with the
+        ``(record id, task, condition)`` of every request the run may send (:attr:`Request.key`).
+        A run makes its requests as it goes, so this is all an adapter learns of them up front."""
 
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[Response]:

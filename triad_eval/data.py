@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from instructiad.errors import InstructIADError
 from instructiad.manifest import MANIFEST, read_manifest
 from instructiad.processes import ProcessAnnotation, load_file
+
+if TYPE_CHECKING:
+    import datasets
 
 _COLUMNS = ["id", "category", "label", "process_id", "questions", "image", "image_sha256", "template_set",
             "template_version"]  # fmt: skip
@@ -22,6 +27,37 @@ class ImageRef:
     data: bytes = field(repr=False)
 
 
+class Records(Sequence[dict]):
+    """The rows of one split as plain dicts, read from its memory-mapped Arrow table when asked
+    for, so that a run holds only the records it is working on, not the whole split's images.
+
+    ``records[i]`` is one row, ``records[a:b]`` a view of rows ``a`` to ``b``, iteration reads
+    the table in batches, and :meth:`column` reads one field of every row without the others.
+    """
+
+    _BATCH = 256
+
+    def __init__(self, table: datasets.Dataset) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Records(self._table.select(range(len(self._table))[index]))
+        return self._table[index]
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self._table.iter(batch_size=self._BATCH):
+            names = list(batch)
+            yield from (dict(zip(names, row, strict=True)) for row in zip(*batch.values(), strict=True))
+
+    def column(self, name: str) -> list:
+        """Field ``name`` of every row, in order (cheap: the other fields are not read)."""
+        return self._table.with_format("arrow")[name].to_pylist()
+
+
 @dataclass
 class EvalDataset:
     """Records of one config and split, with what conditions need (annotations, references).
@@ -32,7 +68,7 @@ class EvalDataset:
         fingerprint: the config's fingerprint from ``manifest.json``.
         folder: local folder holding ``manifest.json`` and ``processes/``.
         splits: every split the config has.
-        records: the split's records (images undecoded: ``{"bytes", "path"}``).
+        records: the split's records (images undecoded: ``{"bytes", "path"}``), read lazily.
     """
 
     source: str
@@ -42,7 +78,7 @@ class EvalDataset:
     fingerprint: str
     folder: Path
     splits: frozenset[str]
-    records: list[dict]
+    records: Records
     _annotations: dict[str, ProcessAnnotation] = field(default_factory=dict, repr=False)
 
     def annotation(self, process_id: str) -> ProcessAnnotation:
@@ -127,8 +163,8 @@ def _check_shards(folder: Path, manifest: dict, config: str) -> None:
             raise InstructIADError(f"{path}: {problem} (damaged dataset? run `triad verify {folder}`)")
 
 
-def _load(source: str, config: str, split: str, revision: str | None, columns: list[str]) -> list[dict]:
-    """Rows of a split with undecoded images, as plain dicts."""
+def _load(source: str, config: str, split: str, revision: str | None, columns: list[str]) -> Records:
+    """Rows of a split with undecoded images, as plain dicts read when asked for."""
     from datasets import Image, disable_progress_bars, load_dataset
 
     disable_progress_bars()  # the harness shows its own progress
@@ -142,7 +178,7 @@ def _load(source: str, config: str, split: str, revision: str | None, columns: l
     dataset = dataset.select_columns(columns)
     if "image" in columns:
         dataset = dataset.cast_column("image", Image(decode=False))
-    return list(dataset)
+    return Records(dataset)
 
 
 def _download_metadata(repo_id: str, revision: str | None) -> Path:
@@ -166,7 +202,8 @@ def _download_metadata(repo_id: str, revision: str | None) -> Path:
 
 def describe(dataset: EvalDataset) -> dict:
     """What config.json records about the dataset."""
-    sets = sorted({(r["template_set"], r["template_version"]) for r in dataset.records})
+    records = dataset.records
+    sets = sorted(set(zip(records.column("template_set"), records.column("template_version"), strict=True)))
     return {
         "source": dataset.source,
         "config": dataset.config,

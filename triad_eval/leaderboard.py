@@ -374,7 +374,8 @@ def _record_images(dataset: dict, ids: set[str]) -> dict[str, bytes] | None:
         data = open_dataset(dataset["source"], dataset["config"], dataset["split"])
     except InstructIADError:
         return None
-    return {r["id"]: r["image"]["bytes"] for r in data.records if r["id"] in ids}
+    records = data.records
+    return {i: records[n]["image"]["bytes"] for n, i in enumerate(records.column("id")) if i in ids}
 
 
 def _thumbnail(image: bytes, boxes: list[list[int]], side: int = 192) -> str:

@@ -22,6 +22,8 @@ from sklearn.metrics import (
 )
 
 BOOTSTRAP_SAMPLES = 1000
+READS = ("id", "task", "condition", "category", "label", "options", "answer", "parsed", "status", "probs")
+"""The fields of a prediction that :func:`compute_metrics` reads (a run keeps only these in memory)."""
 
 
 def _round(value: float | None) -> float | None:

@@ -5,6 +5,8 @@ The :class:`~triad_eval.api.Request` type itself is a contract and lives in :mod
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cot_m.questions
 from instructiad.errors import InstructIADError
 from instructiad.sample import LABELS
@@ -41,17 +43,32 @@ def build_requests(
 
     With ``shard`` ``(i, n)``, only the records of shard ``i`` of ``n`` (see :func:`in_shard`)
     are built, so each shard does its share of the work (expert maps, crops) and no more.
+    A run streams the same requests with :func:`iter_requests` instead of holding them all.
     """
+    unavailable: dict[str, int] = {}
+    return list(iter_requests(data, tasks, conditions, seed, limit, expert, shard, unavailable)), unavailable
+
+
+def iter_requests(
+    data: EvalDataset,
+    tasks: list[str],
+    conditions: list[str],
+    seed: int = 0,
+    limit: int | None = None,
+    expert: ExpertSource | None = None,
+    shard: tuple[int, int] | None = None,
+    unavailable: dict[str, int] | None = None,
+) -> Iterator[Request]:
+    """The requests of :func:`build_requests`, made one record at a time as they are consumed;
+    requests a condition cannot serve are counted into ``unavailable`` (reason -> count)."""
+    unavailable = {} if unavailable is None else unavailable
     parsed = [parse_condition(c, expert) for c in conditions]
-    records = [
-        (index, record)
-        for index, record in enumerate(data.records[:limit])
-        if shard is None or _record_in_shard(record["id"], *shard)
-    ]
+    indices = _record_indices(data, limit, shard)
     if expert is not None and any("expert" in name.split("+") for name, _ in parsed):
-        expert.prepare(data, [record["id"] for _, record in records])
-    requests, unavailable = [], {}
-    for index, record in records:
+        ids = data.records.column("id")
+        expert.prepare(data, [ids[i] for i in indices])
+    for index in indices:
+        record = data.records[index]
         query = ImageRef(record["image_sha256"], record["image"]["bytes"])
         questions = {q["type"]: q for q in record["questions"]}
         for task in tasks:
@@ -74,21 +91,16 @@ def build_requests(
                 notes = {k: v for condition in combined for k, v in condition.note(record).items()}
                 label = LABELS[record["label"]]  # the ClassLabel's names, by index
                 messages = ({"role": "user", "content": content},)
-                requests.append(
-                    Request(
-                        record["id"],
-                        index,
-                        task,
-                        name,
-                        record["category"],
-                        label,
-                        messages,
-                        options,
-                        question["answer"],
-                        notes,
-                    )
-                )
-    return requests, unavailable
+                yield Request(
+                    record["id"], index, task, name, record["category"], label, messages, options,
+                    question["answer"], notes,
+                )  # fmt: skip
+
+
+def _record_indices(data: EvalDataset, limit: int | None, shard: tuple[int, int] | None) -> list[int]:
+    """Indices of the first ``limit`` records that fall in ``shard``."""
+    ids = data.records.column("id")[:limit]
+    return [index for index, record_id in enumerate(ids) if shard is None or _record_in_shard(record_id, *shard)]
 
 
 def in_shard(request: Request, index: int, count: int) -> bool:

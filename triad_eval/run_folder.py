@@ -28,7 +28,7 @@ import fcntl
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import schemas
 from instructiad.errors import InstructIADError
 from instructiad.jsonio import read_json, write_json
 from triad_eval.cache import ResponseCache
-from triad_eval.metrics import compute_metrics
+from triad_eval.metrics import READS, compute_metrics
 from triad_eval.summary import format_summary
 
 CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE, LOCK = (
@@ -46,14 +46,26 @@ _COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions",
 """config.json fields that must match for --resume (package versions may differ)."""
 
 
-def finish(out: Path, config: dict, predictions: list[dict]) -> dict:
-    """Write predictions.jsonl, metrics.json and summary.txt (each atomically); return the metrics."""
-    metrics = compute_metrics(predictions, seed=config["seed"])
+def finish(out: Path, config: dict, predictions: Iterable[dict]) -> dict:
+    """Write predictions.jsonl line by line as ``predictions`` yields them, then metrics.json
+    and summary.txt; return the metrics. Each file appears only complete (written beside it, then renamed), and of each
+    prediction only what the metrics read (:data:`~triad_eval.metrics.READS`) stays in memory.
+    """
+    partial = out / f".{PREDICTIONS}.partial"
+    scored = []
+    try:
+        with partial.open("w", encoding="utf-8") as lines:
+            for prediction in predictions:
+                lines.write(json.dumps(prediction, sort_keys=True, ensure_ascii=False) + "\n")
+                scored.append({k: prediction[k] for k in READS})
+        metrics = compute_metrics(scored, seed=config["seed"])
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     problems = schemas.errors(metrics, "metrics")
     if problems:  # a bug, not bad input: say it plainly
         raise RuntimeError(f"metrics do not match schemas/metrics.schema.json: {problems[0]}")
-    lines = "".join(json.dumps(p, sort_keys=True, ensure_ascii=False) + "\n" for p in predictions)
-    _write_text(out / PREDICTIONS, lines)
+    os.replace(partial, out / PREDICTIONS)
     write_json(out / METRICS, metrics)
     _write_text(out / SUMMARY, format_summary(config, metrics))
     return metrics

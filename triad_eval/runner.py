@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
+from itertools import islice
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -26,7 +29,7 @@ from triad_eval.conditions import parse_condition
 from triad_eval.data import describe, open_dataset
 from triad_eval.experts import parse_expert
 from triad_eval.parsing import parse_answer
-from triad_eval.requests import build_requests, parse_tasks
+from triad_eval.requests import iter_requests, parse_tasks
 from triad_eval.run_folder import CONFIG, add_usage, check_folder, check_resume, claim, finish
 
 
@@ -67,6 +70,10 @@ class RunResult:
     @property
     def failed(self) -> int:
         return self.metrics["counts"]["failed"]
+
+
+_CHUNK = 4096
+"""Requests made and answered at a time (more where one batch is larger)."""
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -129,10 +136,13 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
     if (out / CONFIG).is_file():
         check_resume(out, config)
     adapter.bind(data)
-    requests, unavailable = build_requests(
-        data, tasks, conditions, settings.seed, settings.limit, expert, shard=settings.shard
-    )
-    adapter.prepare(requests)
+    # Every request is made once up front and dropped, keeping only its key: a condition that
+    # fails on any record fails before anything is written, and the counts are known. The run
+    # then makes them again as it goes, holding one chunk at a time, never all of them.
+    unavailable: dict[str, int] = {}
+    made = partial(iter_requests, data, tasks, conditions, settings.seed, settings.limit, expert, settings.shard)
+    asked = [request.key for request in made(unavailable)]
+    adapter.prepare(asked)
     params = adapter.cache_params()  # once: it can be costly (replay hashes its whole file)
     config["generation"] = params
     config["unavailable"] = unavailable
@@ -144,23 +154,29 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
     else:  # a new run, or --resume of one killed before it wrote config.json
         write_json(out / CONFIG, config)
 
-    try:
-        keys = [cache_key(adapter, settings.scoring, r, params) for r in requests]
-        responses = cache.get_many(keys)
-        from_cache = len(responses)
-        todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in responses]
-        # A batch is what an adapter gets at once; API adapters get many waves of requests per
-        # batch (each batch ends with a drain, slots idle while the last answers come back) and
-        # report each response as it arrives, so it is cached at once.
-        batch_size = (
-            max(settings.batch_size, 64 * settings.concurrency) if settings.concurrency > 1 else settings.batch_size
-        )
-        with tqdm(total=len(requests), initial=from_cache, desc=settings.model, unit="req", disable=None) as bar:
+    # A batch is what an adapter gets at once; API adapters get many waves of requests per
+    # batch (each batch ends with a drain, slots idle while the last answers come back) and
+    # report each response as it arrives, so it is cached at once.
+    batch_size = settings.batch_size
+    if settings.concurrency > 1:
+        batch_size = max(batch_size, 64 * settings.concurrency)
+    counts = {"cached": 0, "sent": 0}
+
+    def answered(bar: tqdm) -> Iterator[dict]:
+        """The prediction of every request, in request order, sending what the cache lacks."""
+        requests = made({})
+        while chunk := list(islice(requests, max(_CHUNK, batch_size))):
+            keys = [cache_key(adapter, settings.scoring, r, params) for r in chunk]
+            responses = cache.get_many(keys)
+            todo = [(k, r) for k, r in zip(keys, chunk, strict=True) if k not in responses]
+            counts["cached"] += len(responses)
+            counts["sent"] += len(todo)
+            bar.update(len(responses))
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
                 began = time.perf_counter()
 
-                def keep(index: int, answer: Response, batch=batch, began=began) -> None:
+                def keep(index: int, answer: Response, batch=batch, began=began, responses=responses) -> None:
                     if not answer.latency_s and not answer.failed:  # adapters that do not time themselves
                         spent = (time.perf_counter() - began) / len(batch)
                         answer = Response(answer.text, answer.probs, None, spent)
@@ -169,13 +185,15 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
                     bar.update(1)
 
                 adapter.run_batch([r for _, r in batch], settings.scoring, keep)
+            yield from (_prediction(r, responses[k]) for k, r in zip(keys, chunk, strict=True))
+
+    try:
+        with tqdm(total=len(asked), desc=settings.model, unit="req", disable=None) as bar:
+            metrics = finish(out, config, answered(bar))
     finally:
         add_usage(out, adapter.usage_report())
         adapter.close()
-
-    predictions = [_prediction(r, responses[k]) for k, r in zip(keys, requests, strict=True)]
-    metrics = finish(out, config, predictions)
-    return RunResult(out, metrics, from_cache, len(todo))
+    return RunResult(out, metrics, counts["cached"], counts["sent"])
 
 
 def _prediction(request: Request, response: Response) -> dict:

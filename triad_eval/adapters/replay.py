@@ -49,10 +49,10 @@ class Replay(ModelAdapter):
         return {"file_sha256": self._sha256}
 
     def bind(self, data) -> None:
-        self.record_ids = {record["id"] for record in data.records}
+        self.record_ids = set(data.records.column("id"))
 
-    def prepare(self, requests: list[Request]) -> None:
-        keys, asked = {r.key for r in requests}, {r.id for r in requests}
+    def prepare(self, asked: list[tuple[str, str, str]]) -> None:
+        keys, asked = set(asked), {record_id for record_id, _, _ in asked}
         known = self.record_ids if self.record_ids is not None else asked
         # a record this run does not evaluate (another shard's) is fine if the dataset has it
         unknown = {k for k in self.answers if k not in keys and (k[0] in asked or k[0] not in known)}
