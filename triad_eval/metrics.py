@@ -22,6 +22,8 @@ from sklearn.metrics import (
 )
 
 BOOTSTRAP_SAMPLES = 1000
+_BOOTSTRAP_BLOCK = 4_000_000
+"""Resampled indices drawn at a time (int64: 32 MB)."""
 READS = ("id", "task", "condition", "category", "label", "options", "answer", "parsed", "status", "probs")
 """The fields of a prediction that :func:`compute_metrics` reads (a run keeps only these in memory)."""
 
@@ -188,8 +190,13 @@ def _process_gains(groups: dict[tuple[str, str], list[dict]], seed: int) -> dict
 
 def _paired(x: np.ndarray, y: np.ndarray, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(x), size=(BOOTSTRAP_SAMPLES, len(x)))
-    deltas = y[samples].mean(axis=1) - x[samples].mean(axis=1)
+    # resamples drawn a block of rows at a time (the same stream as all at once), so memory
+    # stays near 32 MB however many pairs there are
+    rows, deltas = max(1, _BOOTSTRAP_BLOCK // max(1, len(x))), []
+    for start in range(0, BOOTSTRAP_SAMPLES, rows):
+        samples = rng.integers(0, len(x), size=(min(rows, BOOTSTRAP_SAMPLES - start), len(x)))
+        deltas.append(y[samples].mean(axis=1) - x[samples].mean(axis=1))
+    deltas = np.concatenate(deltas)
     only_base, only_process = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
     discordant = only_base + only_process
     p_value = binomtest(only_process, discordant, 0.5).pvalue if discordant else 1.0

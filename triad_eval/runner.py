@@ -143,6 +143,7 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
     made = partial(iter_requests, data, tasks, conditions, settings.seed, settings.limit, expert, settings.shard)
     asked = [request.key for request in made(unavailable)]
     adapter.prepare(asked)
+    total, asked = len(asked), None  # the keys are not needed again
     params = adapter.cache_params()  # once: it can be costly (replay hashes its whole file)
     config["generation"] = params
     config["unavailable"] = unavailable
@@ -188,7 +189,7 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
             yield from (_prediction(r, responses[k]) for k, r in zip(keys, chunk, strict=True))
 
     try:
-        with tqdm(total=len(asked), desc=settings.model, unit="req", disable=None) as bar:
+        with tqdm(total=total, desc=settings.model, unit="req", disable=None) as bar:
             metrics = finish(out, config, answered(bar))
     finally:
         add_usage(out, adapter.usage_report())
