@@ -25,10 +25,13 @@ from cot_m.engine import TemplateError, TemplateSet
 from instructiad.masks import GRID_CELLS
 from instructiad.processes import Defect, ProcessAnnotation
 from instructiad.seeds import rng_for
+from instructiad.sources import mmad
 
-QUESTION_TYPES = ("discrimination", "defect_type", "location", "appearance", "root_cause")
+QUESTION_TYPES = ("discrimination", "defect_type", "location", "appearance", "root_cause", *mmad.TASKS)
 """Every question type, in the order records hold them; the one list the package reads (see
-CONTRIBUTING.md, "Add a question type"). Which types a template set asks is :data:`BUILDERS`."""
+CONTRIBUTING.md, "Add a question type"). Which types a template set asks is :data:`BUILDERS`;
+the types no builder makes are MMAD's (:data:`instructiad.sources.mmad.TASKS`), which only the
+records of the ``mmad`` source hold, with MMAD's own questions."""
 LETTERS = "ABCD"
 MIN_LOCATION_SHARE = 0.5
 """A location question needs one cell to hold at least half of the defect's pixels."""

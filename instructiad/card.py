@@ -10,10 +10,31 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCardData
 
 from instructiad import HUB_REPO
+from instructiad.card_metadata import Licence, size_category
 from instructiad.features import FEATURES, FIELD_DOCS
 from instructiad.summary import ConfigSummary
 
 ALL_CONFIG = "all"
+TRIAD_PAPER = "https://arxiv.org/abs/2503.13184"
+TRIAD_CITATION = """\
+@inproceedings{li2025triad,
+  title     = {Triad: Empowering {LMM}-based Anomaly Detection with Vision Expert-guided Visual Tokenizer and
+               Manufacturing Process},
+  author    = {Li, Yuanze and Yuan, Shihao and Wang, Haolin and Li, Qizhang and Liu, Ming and Xu, Chen and
+               Shi, Guangming and Zuo, Wangmeng},
+  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)},
+  year      = {2025},
+  eprint    = {2503.13184},
+  archivePrefix = {arXiv}
+}"""
+"""The paper whose InstructIAD and CoT-M data this dataset rebuilds in the open."""
+TASK_CATEGORIES = ("image-classification", "image-segmentation", "visual-question-answering", "multiple-choice")
+TASK_IDS = (
+    "multi-class-image-classification",
+    "semantic-segmentation",
+    "visual-question-answering",
+    "multiple-choice-qa",
+)
 
 
 def render_card(
@@ -21,12 +42,24 @@ def render_card(
 ) -> str:
     """README.md text for a built folder: YAML header, then sources, counts and fields; the load
     examples name ``hub_repo``."""
-    licenses = sorted({c.reader.license for c in summaries.values()})
+    licences = source_licences(summaries, report)
+    # Readers state Hub ids; only a folder source's --source-args can name a licence without one
+    # (license_name, license_link), and a build has at most one folder source.
+    custom = next((licence for licence in licences.values() if licence.id == "other"), None)
+    records = sum(s.num_examples for c in summaries.values() for s in c.splits.values())
     card_data = DatasetCardData(
         pretty_name="InstructIAD",
-        license=licenses[0] if len(licenses) == 1 else "other",
-        license_name=None if len(licenses) == 1 else "mixed: " + ", ".join(licenses),
-        task_categories=["image-classification", "image-segmentation", "visual-question-answering"],
+        license=sorted({licence.id for licence in licences.values()}),
+        license_name=custom.name if custom else None,
+        license_link=custom.link if custom else None,
+        language=["en"],
+        annotations_creators=["expert-generated", "machine-generated"],
+        language_creators=["machine-generated"],
+        multilinguality=["monolingual"],
+        size_categories=[size_category(records)],
+        source_datasets=list(dict.fromkeys(_source_dataset(s) for s in summaries.values())),
+        task_categories=list(TASK_CATEGORIES),
+        task_ids=list(TASK_IDS),
         tags=["industrial-anomaly-detection", "anomaly-detection", "manufacturing", "instructiad"],
     )
     _configs_yaml(summaries).to_dataset_card_data(card_data)
@@ -37,7 +70,9 @@ def render_card(
         "Industrial anomaly detection images from public datasets, in one schema with labels, masks, "
         "defect types, mask boxes and coarse locations, built on the user's machine by "
         "the `instructiad` package (`triad build`) from copies the user obtained. "
-        "Each source keeps its own licence (below).",
+        "Each source keeps its own licence (below). The multiple-choice questions and process-grounded "
+        f"chain-of-thought follow the Triad paper ([arXiv 2503.13184]({TRIAD_PAPER}), ICCV 2025), whose "
+        "InstructIAD data was never published; this build makes it in the open.",
         "",
         f"- Version: `{version}` (Hub tag `v{version}`)",
         f"- Fingerprint: `{fingerprint}` (sha256 over ordered record ids and image hashes)",
@@ -64,8 +99,7 @@ def render_card(
         records = sum(s.num_examples for s in summary.splits.values())
         where = f" ({summary.reader.homepage})" if summary.reader.homepage else ""
         body.append(
-            f"| {name} | {summary.reader.description}{where} | {summary.reader.license} | {records} | "
-            f"{len(summary.skipped)} |"
+            f"| {name} | {summary.reader.description}{where} | {licences[name]} | {records} | {len(summary.skipped)} |"
         )
     body += [
         "",
@@ -111,7 +145,30 @@ def render_card(
         body.append("None: every file of every source was built.")
     body += ["", "## Fields", "", "| field | meaning |", "| --- | --- |"]
     body += [f"| `{name}` | {doc} |" for name, doc in FIELD_DOCS.items()]
+    citations = list(dict.fromkeys(s.reader.citation for s in summaries.values() if s.reader.citation))
+    body += [
+        "",
+        "## Citation",
+        "",
+        f"The Triad paper ({TRIAD_PAPER}), and the paper of every source dataset in this build:",
+        "",
+        "```bibtex",
+        "\n".join([TRIAD_CITATION, *citations]),
+        "```",
+    ]
     return f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
+
+
+def source_licences(summaries: dict[str, ConfigSummary], report: dict) -> dict[str, Licence]:
+    """Each config's licence: its reader's, unless the build's ``--source-args`` name another."""
+    source_args = report["options"].get("source_args", {})
+    return {name: Licence.of(c.reader.license, source_args.get(name)) for name, c in summaries.items()}
+
+
+def _source_dataset(summary: ConfigSummary) -> str:
+    """``extended|<source>`` for a published dataset this build extends, ``original`` for images
+    first published here (the synthetic source, a user's own folders)."""
+    return f"extended|{summary.reader.name}" if summary.reader.citation else "original"
 
 
 def _by_category(counts: Counter) -> dict[str, tuple[int, int]]:

@@ -70,8 +70,11 @@ FIELD_DOCS = {
     "width": "stored image width in pixels",
     "height": "stored image height in pixels",
     "image_sha256": "sha256 of the stored image bytes",
-    "questions": "CoT-M multiple-choice questions: type (discrimination, defect_type, location, appearance, "
-    "root_cause), question, lettered options, answer letter, facts (JSON: the ground truth it came from)",
+    "questions": "multiple-choice questions: type (discrimination, defect_type, location, appearance, "
+    "root_cause, anomaly_detection, defect_classification, defect_localization, defect_description, "
+    "defect_analysis, object_classification, object_analysis, object_structure, object_details), question, "
+    "lettered options, answer letter, facts (JSON: the ground truth it came from); CoT-M's first five types for "
+    "every source but `mmad`, whose records keep MMAD's own questions and types (snake case; facts: MMAD's type)",
     "skipped": "question types (and `conversation`) that could not be made for this record, with the reason",
     "conversation_llava": "CoT-M conversation in LLaVA form: human turn with `<image>`, gpt turn reasoning from "
     "the process",

@@ -71,4 +71,6 @@ def push(
         api.create_tag(repo_id, tag=tag, repo_type="dataset", revision=commit.oid, tag_message=f"InstructIAD {tag}")
     except HfHubHTTPError as error:
         raise InstructIADError(f"push to {repo_id} failed: {str(error).splitlines()[0]}") from None
+    except ValueError as error:  # the Hub refused the card's YAML metadata
+        raise InstructIADError(f"push to {repo_id} failed: {' '.join(str(error).split())}") from None
     return [*plan, f"uploaded {summary} (commit {commit.oid})"]

@@ -17,7 +17,7 @@ from cot_m.engine import TemplateSet, template_set
 from instructiad.errors import BadFileError, OnBadFile, raise_bad_file
 from instructiad.processes import Catalog
 from instructiad.records import make_record
-from instructiad.sample import Sample
+from instructiad.sample import OwnQuestions, Sample
 from instructiad.sources import resolve_source
 from instructiad.sources.files import SPLITS, is_utf8
 
@@ -64,9 +64,24 @@ def _record_or_error(sample: Sample) -> dict | BadFileError:
         return error
     catalog = _worker["catalog"]
     record["process_id"] = catalog.id_for(record["source"], record["category"])
+    if sample.questions is not None:  # a source with its own questions (MMAD): kept as they are
+        return record | _own_fields(sample.questions)
     annotation = catalog.get(record["process_id"]) if record["process_id"] else None
     group = catalog.of_source(record["source"]) if annotation else ()
     return record | cot_m.annotate(record, annotation, _worker["templates"], group)
+
+
+def _own_fields(own: OwnQuestions) -> dict:
+    """The question fields of a record whose source brings its own questions: those questions,
+    no skips and no conversation (CoT-M reasons from a process annotation, MMAD does not)."""
+    return {
+        "questions": list(own.questions),
+        "skipped": [],
+        "conversation_llava": [],
+        "conversation_messages": [],
+        "template_set": own.origin,
+        "template_version": own.version,
+    }
 
 
 def iter_records(
@@ -86,11 +101,12 @@ def iter_records(
     With one process, :data:`THREADS` threads make records (reading, hashing and decoding
     release the GIL). The order, and so every byte written from it, does not depend on
     ``num_proc``. From template rules 2 on, the questions of all the records are balanced
-    together (:class:`cot_m.balance.Balancer`), so pass one split at a time.
+    together (:class:`cot_m.balance.Balancer`), so pass one split at a time; a source's own
+    questions (MMAD's) are kept as the source wrote them.
     """
     templates = templates or template_set()
     state = (catalog or Catalog(), (templates.name, templates.version, str(templates.folder.parent)), max_side)
-    balance = Balancer() if templates.rules >= 2 else None
+    balance = _balancer(templates) if templates.rules >= 2 else None
     # Close the stages here, in this thread, as soon as the consumer stops or an error goes by:
     # left to the garbage collector, a pool could be shut down from one of its own threads.
     if num_proc <= 1:
@@ -105,6 +121,12 @@ def iter_records(
         closing(_handle(pool.imap(_record_or_error, samples, chunksize=4), on_bad)) as records,
     ):
         yield from map(balance, records) if balance else records
+
+
+def _balancer(templates: TemplateSet) -> Callable[[dict], dict]:
+    """A :class:`Balancer` for the records whose questions ``templates`` made (not MMAD's)."""
+    balance = Balancer()
+    return lambda record: balance(record) if record["template_set"] == templates.name else record
 
 
 def _ordered_thread_map(function: Callable, items: Iterable, workers: int, window: int = 16) -> Iterator:

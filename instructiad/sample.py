@@ -13,6 +13,24 @@ GOOD = "good"
 
 
 @dataclass(frozen=True)
+class OwnQuestions:
+    """Multiple-choice questions a source brings with its images (MMAD's), which records keep
+    as they are instead of the questions CoT-M would render.
+
+    Attributes:
+        origin: what records name as their ``template_set`` (e.g. ``"mmad"``).
+        version: what records name as their ``template_version`` (e.g. the source file's hash).
+        questions: the image's questions as records store them (``type``, ``question``,
+            ``options`` of ``{"letter", "text"}``, ``answer``, ``facts``); empty for images
+            that are only references (MMAD's normal templates).
+    """
+
+    origin: str
+    version: str
+    questions: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
 class Sample:
     """One image of a source dataset, as found on disk.
 
@@ -31,6 +49,8 @@ class Sample:
         sub_types: finer defect names where the source has them (MVTec LOCO).
         mask_paths: mask files relative to ``root``; several are merged (union).
         extra: source-specific metadata (e.g. Real-IAD camera view and sample id).
+        questions: the source's own questions for this image; ``None`` (every source but
+            MMAD): CoT-M makes the record's questions from its process annotation.
     """
 
     source: str
@@ -45,6 +65,7 @@ class Sample:
     sub_types: tuple[str, ...] = ()
     mask_paths: tuple[str, ...] = ()
     extra: tuple[tuple[str, str], ...] = field(default=())
+    questions: OwnQuestions | None = None
 
     @property
     def id(self) -> str:

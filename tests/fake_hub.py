@@ -1,7 +1,9 @@
 """A small Hub-compatible HTTP server on 127.0.0.1 for `triad push` tests.
 
 It implements the endpoints huggingface_hub uses to create a dataset repo, list its files,
-upload files inline ("regular" upload mode), commit, and tag, and keeps the repo in memory.
+upload files inline ("regular" upload mode), commit, tag, list refs, and download a file at a revision
+(``hf_hub_download``), and keeps every commit's files in memory. Like the Hub, it checks a
+dataset card's YAML metadata before a commit (:func:`instructiad.card_metadata.metadata_problems`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
+import yaml
+
+from instructiad.card_metadata import metadata_problems
+
 
 class FakeHub:
     """Start with ``with FakeHub() as hub:``; ``hub.url`` is the endpoint to give HfApi."""
@@ -21,6 +27,7 @@ class FakeHub:
         self.repos: dict[str, dict[str, bytes]] = {}
         self.tags: dict[str, dict[str, str]] = {}
         self.commits: list[dict] = []
+        self.snapshots: dict[str, dict[str, bytes]] = {}  # commit oid -> the repo's files then
         self.requests: list[tuple[str, str]] = []
         self.validated_cards: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -33,6 +40,14 @@ class FakeHub:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def resolve(self, repo_id: str, revision: str) -> tuple[str, dict[str, bytes]] | None:
+        """(commit oid, files) of ``repo_id`` at ``revision`` (a branch ``main``, a tag or a commit)."""
+        revision = self.tags.get(repo_id, {}).get(revision, revision)
+        commits = [c["oid"] for c in self.commits if c["repo"] == repo_id]
+        if revision == "main":
+            return (commits[-1], self.snapshots[commits[-1]]) if commits else None
+        return (revision, self.snapshots[revision]) if revision in commits else None
 
     def _handler(self):
         hub = self
@@ -52,10 +67,47 @@ class FakeHub:
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+            def do_HEAD(self) -> None:
+                self._resolve_file("HEAD")
+
+            def _resolve_file(self, method: str) -> None:
+                """``/datasets/<owner>/<name>/resolve/<revision>/<path>``: a file's bytes at a revision."""
+                path = urlparse(self.path).path
+                hub.requests.append((method, unquote(path)))
+                parts = path.split("/")
+                repo_id, revision, name = f"{parts[2]}/{parts[3]}", unquote(parts[5]), unquote("/".join(parts[6:]))
+                found = hub.resolve(repo_id, revision)
+                data = found[1].get(name) if found else None
+                self.send_response(200 if data is not None else 404)
+                if data is None:
+                    self.send_header("X-Error-Code", "RevisionNotFound" if found is None else "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_header("X-Repo-Commit", found[0])
+                self.send_header("ETag", f'"{hashlib.sha1(data).hexdigest()}"')
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if method == "GET":
+                    self.wfile.write(data)
+
             def do_GET(self) -> None:
+                if urlparse(self.path).path.split("/")[1:5:3] == ["datasets", "resolve"]:
+                    return self._resolve_file("GET")
                 path = unquote(urlparse(self.path).path)
                 hub.requests.append(("GET", path))
                 parts = path.split("/")
+                if path.startswith("/api/datasets/") and parts[5:] == ["refs"]:
+                    repo_id = f"{parts[3]}/{parts[4]}"
+                    if repo_id not in hub.repos:
+                        return self._reply(404, {"error": "Repository not found"})
+                    head = hub.resolve(repo_id, "main")
+                    branches = [{"name": "main", "ref": "refs/heads/main", "targetCommit": head[0]}] if head else []
+                    tags = [
+                        {"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": target}
+                        for tag, target in sorted(hub.tags.get(repo_id, {}).items())
+                    ]
+                    return self._reply(200, {"branches": branches, "converts": [], "tags": tags})
                 # /api/datasets/<owner>/<name>/tree/<revision>[/<path>]
                 if path.startswith("/api/datasets/") and parts[5] == "tree":
                     repo = hub.repos.get(f"{parts[3]}/{parts[4]}")
@@ -78,9 +130,14 @@ class FakeHub:
                     hub.repos.setdefault(repo_id, {})
                     return self._reply(200, {"url": f"{hub.url}/datasets/{repo_id}"})
                 if path == "/api/validate-yaml":  # the card's YAML is checked before a commit
-                    card = json.loads(body)["content"]
+                    request = json.loads(body)
+                    card = request["content"]
                     hub.validated_cards.append(card)
-                    return self._reply(200, {"errors": [], "warnings": []})
+                    problems = []
+                    if request.get("repoType") == "dataset" and card.startswith("---\n"):
+                        problems = metadata_problems(yaml.safe_load(card.split("---\n")[1]) or {})
+                    errors = [{"message": problem} for problem in problems]
+                    return self._reply(400 if errors else 200, {"errors": errors, "warnings": []})
                 parts = path.split("/")
                 repo_id = f"{parts[3]}/{parts[4]}" if len(parts) > 5 else ""
                 if repo_id not in hub.repos:
@@ -122,6 +179,7 @@ class FakeHub:
                         return self._reply(400, {"error": f"unsupported commit operation {item['key']}"})
                 oid = hashlib.sha1(f"{repo_id}{len(hub.commits)}{summary}".encode()).hexdigest()
                 hub.commits.append({"repo": repo_id, "oid": oid, "summary": summary, "files": sorted(repo)})
+                hub.snapshots[oid] = dict(repo)
                 self._reply(200, {"commitUrl": f"{hub.url}/datasets/{repo_id}/commit/{oid}", "commitOid": oid})
 
         return Handler

@@ -209,3 +209,92 @@ def make_folder(root: Path) -> dict:
                     _save_mask(root / category / "ground_truth" / folder / f"img_{i}_mask.png", mask)
                 truth[path.relative_to(root).as_posix()] = (split, "normal" if folder == "ok" else "anomaly")
     return truth
+
+
+# image (as mmad.json names it) -> its questions: (MMAD question type, options, correct letter)
+MMAD_QUESTIONS: dict[str, list[tuple[str, dict[str, str], str]]] = {
+    "DS-MVTec/bottle/image/broken_large/000.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "A"),
+        ("Defect Classification", {"A": "Scratch.", "B": "Broken rim.", "C": "Contamination.", "D": "None."}, "B"),
+        ("Defect Localization", {"A": "Top left.", "B": "Center.", "C": "At the rim.", "D": "Bottom."}, "C"),
+        ("Defect Description", {"A": "A chipped piece of glass.", "B": "A dark stain.", "C": "A crack."}, "A"),
+        ("Defect Analysis", {"A": "None.", "B": "Cosmetic.", "C": "Leaks.", "D": "It cannot hold a seal."}, "D"),
+    ],
+    "DS-MVTec/bottle/image/good/000.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "B"),
+        ("Object Classification", {"A": "A bottle.", "B": "A cable.", "C": "A screw.", "D": "A nut."}, "A"),
+        ("Object Structure", {"A": "Square.", "B": "A round opening.", "C": "A hinge."}, "B"),
+        ("Object Details", {"A": "Red.", "B": "Text.", "C": "A smooth rim.", "D": "Teeth."}, "C"),
+    ],
+    "DS-MVTec/cable/image/cut_inner_insulation/000.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "A"),
+        ("Defect Classification", {"A": "Bent wire.", "B": "Swap.", "C": "Cut insulation.", "D": "None."}, "C"),
+        ("Defect Localization", {"A": "Outer sheath.", "B": "Inner core.", "C": "Nowhere."}, "B"),
+        ("Defect Description", {"A": "Cut.", "B": "Bare wire.", "C": "Stain.", "D": "Dent.", "E": "Fold."}, "B"),
+        ("Defect Analysis", {"A": "Short circuit.", "B": "None.", "C": "Cosmetic.", "D": "Taste."}, "A"),
+    ],
+    "DS-MVTec/cable/image/good/000.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "B"),
+        ("Object Classification", {"A": "A bottle.", "B": "A cable.", "C": "A pill."}, "B"),
+        ("Object Analysis", {"A": "Three cores.", "B": "One core.", "C": "Six cores."}, "A"),
+    ],
+    "VisA/candle/test/bad/000.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "A"),
+        ("Defect Classification", {"A": "Wax missing.", "B": "Wick bent.", "C": "None.", "D": "Colour."}, "A"),
+        ("Defect Localization", {"A": "Top.", "B": "Left.", "C": "Right.", "D": "Second candle."}, "D"),
+        ("Defect Description", {"A": "Red.", "B": "Blue.", "C": "A hollow in the wax."}, "C"),
+        ("Defect Analysis", {"A": "None.", "B": "Burns unevenly.", "C": "Explodes."}, "B"),
+    ],
+    "VisA/candle/test/good/000.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "B"),
+        ("Object Classification", {"A": "Candles.", "B": "Pipes.", "C": "Chewing gum."}, "A"),
+        ("Object Structure", {"A": "Four candles in a grid.", "B": "One candle."}, "A"),
+        ("Object Details", {"A": "Blue wax.", "B": "White wax with black wicks."}, "B"),
+    ],
+    "VisA/candle/test/good/001.png": [
+        ("Anomaly Detection", {"A": "Yes.", "B": "No."}, "B"),
+        ("Object Classification", {"A": "Candles.", "B": "Capsules."}, "A"),
+        ("Object Details", {"A": "Red wicks.", "B": "Green wax.", "C": "Square candles.", "D": "Round candles."}, "D"),
+    ],
+}
+MMAD_TEMPLATES = {
+    "bottle": "MVTec-AD/bottle/train/good/000.png",
+    "cable": "MVTec-AD/cable/train/good/000.png",
+    "candle": "VisA/candle/train/good/000.png",
+}
+
+
+def make_mmad(root: Path, questions: dict = MMAD_QUESTIONS) -> dict:
+    """MMAD: ``mmad.json`` (MMAD's exact shape: image path -> ``image_path``, ``mask_path``,
+    ``similar_templates``, ``random_templates``, ``conversation``) and the images it names, query
+    images of two datasets (DS-MVTec, VisA) and one normal template per class under MVTec-AD and
+    VisA ``train/good``; returns the parsed ``mmad.json``."""
+    entries = {}
+    for image, asked in questions.items():
+        _, category, *_, folder, name = image.split("/")
+        anomalous = folder != "good"
+        picture, _ = _draw(f"mmad/{image}", "RGB", anomalous)
+        (root / image).parent.mkdir(parents=True, exist_ok=True)
+        picture.save(root / image)
+        template = MMAD_TEMPLATES[category]
+        if not (root / template).exists():
+            (root / template).parent.mkdir(parents=True, exist_ok=True)
+            _draw(f"mmad/{template}", "RGB", False)[0].save(root / template)
+        entries[image] = {
+            "image_path": "/".join(image.split("/")[2:]),
+            "mask_path": f"rbg_mask/{folder}/{Path(name).stem}_rbg_mask.png" if anomalous else "",
+            "similar_templates": [template],
+            "random_templates": [template],
+            "conversation": [
+                {
+                    "Question": f"Question about {t.lower()} of this {category}?",
+                    "Answer": answer,
+                    "Options": options,
+                    "type": t,
+                    "annotation": True,
+                }
+                for t, options, answer in asked
+            ],
+        }
+    (root / "mmad.json").write_text(json.dumps(entries, indent=4), encoding="utf-8")
+    return entries

@@ -49,7 +49,7 @@ def test_folder_has_hub_layout_card_manifest_and_report(built):
         {"split": "train", "path": "data/synthetic/train-*.parquet"},
         {"split": "test", "path": "data/synthetic/test-*.parquet"},
     ]
-    assert card["license"] == "cc-by-4.0"
+    assert card["license"] == ["cc-by-4.0"]
     info = {i["config_name"]: i for i in card["dataset_info"]}
     assert {s["name"]: s["num_examples"] for s in info["synthetic"]["splits"]} == {"train": 6, "test": 21}
     manifest = json.loads((built / "manifest.json").read_text())
@@ -125,7 +125,7 @@ def test_several_sources_share_the_all_config(tmp_path):
     )  # configs in reader order
     assert everything["validation"].num_rows == loco["validation"].num_rows == 4
     card = card_yaml(out)
-    assert card["license"] == "cc-by-nc-sa-4.0"
+    assert card["license"] == ["cc-by-nc-sa-4.0"]
     view = json.loads(realiad["test"][0]["metadata"]["extra"])
     assert set(view) == {"defect_code", "sample_id", "view"}
 

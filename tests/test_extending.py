@@ -22,6 +22,7 @@ import schemas
 from cot_m import engine, questions
 from instructiad.export import build_dataset
 from instructiad.features import FIELD_DOCS
+from instructiad.sources import mmad
 from triad_eval import conditions, metrics
 from triad_eval.audit import audit, dataset_items
 from triad_eval.cli import main
@@ -121,9 +122,10 @@ def test_add_a_question_type(monkeypatch, request, tmp_path, capsys, synthetic_r
         asked += 1
     assert asked > 0
 
-    # `triad eval` asks every type by default, and metrics.json reports the new one
+    # `triad eval` asks every type by default (but MMAD's, which only the mmad config has), and
+    # metrics.json reports the new one
     run_metrics, rows = eval_run(capsys, out, tmp_path / "run")
-    assert list(run_metrics["tasks"]) == list(questions.QUESTION_TYPES)
+    assert list(run_metrics["tasks"]) == [t for t in questions.QUESTION_TYPES if t not in mmad.TASKS]
     assert run_metrics["tasks"]["count"]["zero_shot"]["n"] == asked == sum(r["task"] == "count" for r in rows)
     assert triad(capsys, "eval", "--model", "chance", "--data", out, "--config", "synthetic",
                  "--out", tmp_path / "only", "--tasks", "count") == 0  # fmt: skip

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import instructiad
 from instructiad.errors import InstructIADError
+from triad_eval.interop import EXPORTS
 from triad_eval.registry import EXPERTS, known_specs
 
 DEMO_MARKER = ".triad-demo"
@@ -148,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", required=True, help="dataset config, e.g. mvtec_ad or all")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--revision", help="Hub revision (a tag such as v0.1.0)")
-    evaluate.add_argument("--tasks", help="question types, comma-separated (default: every type)")
+    evaluate.add_argument(
+        "--tasks", help="question types, comma-separated (default: the config's: CoT-M's five, MMAD's for mmad)"
+    )
     evaluate.add_argument(
         "--conditions",
         default="zero_shot",
@@ -171,14 +174,39 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--allow-failures", action="store_true", help="exit 0 even if requests failed")
     evaluate.set_defaults(run=_eval)
 
+    export = commands.add_parser(
+        "export", help="write a dataset's questions, with triad eval's exact prompts, for lmms-eval, VLMEvalKit or MMAD"
+    )
+    export.add_argument("dataset", metavar="DATASET", help="a built folder or a Hub dataset id")
+    export.add_argument("--config", required=True, help="dataset config, e.g. mvtec_ad or all")
+    export.add_argument(
+        "--format", required=True, metavar="FORMAT", help=f"one of {', '.join(EXPORTS)} (see the README's Interop)"
+    )
+    export.add_argument("--out", type=Path, required=True, metavar="DIR", help="new or empty folder")
+    export.add_argument("--tasks", help="question types, comma-separated (default: the config's, as for triad eval)")
+    export.add_argument("--conditions", default="zero_shot", help="comma-separated, as for triad eval")
+    export.add_argument("--split", default="test")
+    export.add_argument("--revision", help="Hub revision (a tag such as v0.1.0)")
+    export.add_argument("--seed", type=int, default=0, help="the seed triad eval would use (one-shot references)")
+    export.add_argument("--limit", type=int, help="only the first N records")
+    export.add_argument("--expert", metavar="SPEC", help="anomaly maps for the expert condition, as for triad eval")
+    export.add_argument("--expert-args", metavar="K=V,...", help="ROI settings and the expert's own")
+    export.set_defaults(run=_export)
+
     merge = commands.add_parser("merge", help="join the shard runs of one evaluation into one run folder")
     merge.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
     merge.add_argument("--out", type=Path, required=True)
     merge.set_defaults(run=_merge)
 
-    board = commands.add_parser("leaderboard", help="leaderboard.json, .md and .html from run folders")
-    board.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
-    board.add_argument("--out", type=Path, required=True)
+    board = commands.add_parser(
+        "leaderboard",
+        help="leaderboard.json, .md and .html from run folders; or (--space) a Gradio Space that shows a results repo",
+    )
+    board.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR")
+    board.add_argument("--out", type=Path, help="folder for the leaderboard files (with RUN_DIR...)")
+    board.add_argument("--space", type=Path, metavar="DIR", help="write a Gradio Space app into this new folder")
+    board.add_argument("--repo", metavar="ID", help="with --space: the results dataset repo (triad push-results)")
+    board.add_argument("--revision", default="main", help="with --space: the repo's branch, tag or commit (main)")
     board.set_defaults(run=_leaderboard)
 
     roster = commands.add_parser(
@@ -205,11 +233,21 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--dry-run", action="store_true", help="list what would be uploaded; no network")
     push.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
     push.set_defaults(run=_push)
+
+    results = commands.add_parser(
+        "push-results", help="publish run folders and their leaderboard.json to a Hub dataset repo in one commit"
+    )
+    results.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    results.add_argument("--repo", required=True, help="dataset repo id, e.g. me/instructiad-results")
+    results.add_argument("--revision", metavar="TAG", help="tag the commit (e.g. results-2025-06)")
+    results.add_argument("--private", action="store_true", help="create the repo as private")
+    results.add_argument("--dry-run", action="store_true", help="list what would be uploaded; no network")
+    results.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
+    results.set_defaults(run=_push_results)
     return parser
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from cot_m.questions import QUESTION_TYPES  # read when called
     from instructiad.export import build_dataset
     from instructiad.info import format_summary, summarize
     from instructiad.sources import synthetic
@@ -248,14 +286,14 @@ def _demo(args: argparse.Namespace) -> int:
     for model, conditions, expert in plan:
         settings = EvalSettings(
             model=model, data=str(out / "dataset"), config="synthetic", out=out / "runs" / model,
-            tasks=list(QUESTION_TYPES), conditions=list(conditions), **expert,
+            tasks=_tasks("synthetic", None), conditions=list(conditions), **expert,
         )  # fmt: skip
         runs.append(run_eval(settings).folder)
     if has_experts:  # the vision expert as a baseline
         expert = EvalSettings(
             model="expert:padim", model_args={"pre_trained": "false", "image_size": "128"},
             data=str(out / "dataset"), config="synthetic", out=out / "runs" / "expert_padim",
-            tasks=list(QUESTION_TYPES), conditions=["zero_shot"],
+            tasks=_tasks("synthetic", None), conditions=["zero_shot"],
         )  # fmt: skip
         runs.append(run_eval(expert).folder)
     else:
@@ -397,8 +435,26 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if report["failures"] else 0
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _tasks(config: str, given: str | None) -> list[str]:
+    """The tasks `triad eval` asks of ``config``: those ``given`` (comma-separated), else the
+    config's own: MMAD's question types for ``mmad``, CoT-M's for every other config. A type of
+    the other kind is refused, except in ``all`` (which may hold both)."""
     from cot_m.questions import QUESTION_TYPES  # read when called
+    from instructiad.sources import mmad
+
+    own = list(mmad.TASKS) if config == mmad.NAME else [t for t in QUESTION_TYPES if t not in mmad.TASKS]
+    if given is None:
+        return own
+    names = [t.strip() for t in given.split(",") if t.strip()]
+    foreign = next((t for t in names if t in QUESTION_TYPES and t not in own), None)
+    if foreign and config != "all":
+        raise InstructIADError(
+            f"--tasks {foreign}: config {config} has no such questions (its tasks: {', '.join(own)})"
+        )
+    return names  # names no config has are refused with the known ones when the run starts
+
+
+def _eval(args: argparse.Namespace) -> int:
     from triad_eval.runner import EvalSettings, parse_shard, run_eval
     from triad_eval.settings import parse_key_values
 
@@ -412,9 +468,7 @@ def _eval(args: argparse.Namespace) -> int:
         data=args.data,
         config=args.config,
         out=args.out,
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()]
-        if args.tasks is not None
-        else list(QUESTION_TYPES),
+        tasks=_tasks(args.config, args.tasks),
         conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
         split=args.split,
         revision=args.revision,
@@ -440,6 +494,32 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from triad_eval.interop.export import ExportSettings, export_dataset
+    from triad_eval.settings import parse_key_values
+
+    if args.limit is not None and args.limit < 1:
+        raise InstructIADError("--limit must be at least 1")
+    settings = ExportSettings(
+        data=args.dataset,
+        config=args.config,
+        format=args.format,
+        out=args.out,
+        tasks=_tasks(args.config, args.tasks),
+        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
+        split=args.split,
+        revision=args.revision,
+        seed=args.seed,
+        limit=args.limit,
+        expert=args.expert,
+        expert_args=parse_key_values(args.expert_args, "--expert-args"),
+    )
+    result = export_dataset(settings)
+    counts = ", ".join(f"{condition} {n}" for condition, n in result.rows.items())
+    print(f"wrote {sum(result.rows.values())} row(s) ({counts}) as {args.format} to {result.folder}")
+    return 0
+
+
 def _merge(args: argparse.Namespace) -> int:
     from triad_eval.run_folder import merge_runs
 
@@ -451,9 +531,21 @@ def _merge(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from triad_eval.leaderboard import write_leaderboard
 
-    board = write_leaderboard(args.runs, args.out)
-    print((args.out / "leaderboard.md").read_text(), end="")
-    print(f"wrote {args.out}/leaderboard.json, leaderboard.md, leaderboard.html ({len(board['entries'])} entries)")
+    if args.space is None and (not args.runs or args.out is None):
+        raise InstructIADError("leaderboard: give RUN_DIR... --out DIR, or --space DIR --repo ID")
+    if bool(args.runs) != (args.out is not None):
+        raise InstructIADError("leaderboard: RUN_DIR... and --out go together")
+    if args.space is not None:
+        from triad_eval.space import write_space
+
+        if args.repo is None:
+            raise InstructIADError("--space needs --repo ID, the results repo it shows (triad push-results)")
+        write_space(args.space, args.repo, args.revision)
+        print(f"wrote a Gradio Space to {args.space} (app.py, requirements.txt, README.md) showing {args.repo}")
+    if args.runs:
+        board = write_leaderboard(args.runs, args.out)
+        print((args.out / "leaderboard.md").read_text(), end="")
+        print(f"wrote {args.out}/leaderboard.json, leaderboard.md, leaderboard.html ({len(board['entries'])} entries)")
     return 0
 
 
@@ -497,6 +589,17 @@ def _convert(args: argparse.Namespace) -> int:
         added = ", ".join(done.added_tokens)
         print(f"  added tokens {added}; {done.padded_vocabulary} new embedding row(s) start at the mean")
     print(f"  run it: triad eval --model triad:{args.dst} --conditions zero_shot,expert --expert <expert> ...")
+    return 0
+
+
+def _push_results(args: argparse.Namespace) -> int:
+    from triad_eval.hub_results import push_results
+
+    lines = push_results(
+        args.runs, args.repo, revision=args.revision, dry_run=args.dry_run, private=args.private, endpoint=args.endpoint
+    )
+    for line in lines:
+        print(line)
     return 0
 
 

@@ -21,16 +21,20 @@ from pathlib import Path
 import schemas
 from cot_m import QUESTION_TYPES
 from instructiad.jsonio import write_json
+from instructiad.sources import mmad
 from triad_eval.conditions import is_blind, sighted
-from triad_eval.metrics import anomaly_score, compute_metrics, headline
+from triad_eval.metrics import READS, anomaly_score, compute_metrics, headline
 from triad_eval.run_folder import METRICS, identity, join_shards, load_run
+
+_READS = (*READS, "record_index", "notes")
+"""What the leaderboard reads of a prediction (the metrics' fields, the samples view's order and regions)."""
 
 
 def collect(folders: list[Path]) -> list[dict]:
     """One entry per evaluation (shards joined), with its predictions for the plots."""
     runs: dict[str, list[tuple[Path, dict, list[dict], dict]]] = defaultdict(list)
     for folder in folders:
-        config, predictions, metrics = load_run(folder)
+        config, predictions, metrics = load_run(folder, _READS)
         runs[identity(config)].append((Path(folder), config, predictions, metrics))
     entries = []
     for parts in runs.values():
@@ -79,6 +83,11 @@ def build_board(entries: list[dict]) -> dict:
             }
         )
         rows[-1]["blind"] = _blind(rows[-1])
+        if "mmad" in metrics:  # MMAD's table, its Average row (mean over datasets) per condition
+            rows[-1]["mmad"] = {
+                c: {"types": t["average"]["accuracy"], "average": t["average"]["average"]}
+                for c, t in metrics["mmad"].items()
+            }
     # Entries that answer more question types rank first (an expert answering two types is not
     # comparable with a model answering five), then by best average.
     rows.sort(key=lambda r: (r["dataset"]["fingerprint"], -len(r["tasks"]), -_score(r), r["model"], r["scoring"]))
@@ -206,6 +215,23 @@ def _headline(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     return list(HEADLINE), body
 
 
+MMAD_NOTE = (
+    "MMAD's table by MMAD's rules, in %: per question type the mean over datasets (Anomaly Detection as "
+    "balanced accuracy), and their average."
+)
+
+
+def _mmad_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """MMAD's published columns per model and condition (no rows when no run asked MMAD's questions)."""
+    types = [t for t in mmad.TABLE_TYPES if any(t in c["types"] for r in rows for c in r.get("mmad", {}).values())]
+    body = [
+        [row["model"], row["scoring"], condition, *(_pct(table["types"].get(t)) for t in types), _pct(table["average"])]
+        for row in rows
+        for condition, table in row.get("mmad", {}).items()
+    ]
+    return ["model", "scoring", "condition", *types, "average"], body
+
+
 def _minus(value: float | None, base: float | None) -> float | None:
     return None if value is None or base is None else value - base
 
@@ -254,6 +280,10 @@ def to_markdown(board: dict) -> str:
         if body:
             lines += ["", "Visual gain: real minus blind (no_image), in points.", ""]
             lines += _markdown_table(header, body)
+        header, body = _mmad_table(rows)
+        if body:
+            lines += ["", MMAD_NOTE, ""]
+            lines += _markdown_table(header, body)
         gains = [
             (row["model"], t, n, g) for row in rows for t, gs in row["process_gain"].items() for n, g in gs.items()
         ]
@@ -300,7 +330,7 @@ def to_html(board: dict, entries: list[dict]) -> str:
         sections.append(
             f"<h2>{html.escape(title)}</h2>{_table(*_headline(rows), css='headline')}"
             f"<details><summary>Every task and condition</summary>{_table(*_board_table(rows, '<br>'))}"
-            f"{_gain_table(rows)}</details>"
+            f"{_gain_table(rows)}{_mmad_html(rows)}</details>"
             + "".join(
                 f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' for alt, data in plots if data
             )
@@ -424,6 +454,11 @@ def _table(header: list[str], body: list[list[str]], css: str = "") -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
     return f"<table{f' class={css!r}' if css else ''}><tr>{head}</tr>{rows}</table>"
+
+
+def _mmad_html(rows: list[dict]) -> str:
+    header, body = _mmad_table(rows)
+    return f"<p>{html.escape(MMAD_NOTE)}</p>{_table(header, body)}" if body else ""
 
 
 def _gain_table(rows: list[dict]) -> str:

@@ -21,11 +21,14 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from triad_eval import mmad
+
 BOOTSTRAP_SAMPLES = 1000
 _BOOTSTRAP_BLOCK = 4_000_000
 """Resampled indices drawn at a time (int64: 32 MB)."""
-READS = ("id", "task", "condition", "category", "label", "options", "answer", "parsed", "status", "probs")
-"""The fields of a prediction that :func:`compute_metrics` reads (a run keeps only these in memory)."""
+READS = ("id", "task", "condition", "category", "label", "options", "answer", "parsed", "status", "probs", "raw")
+"""The fields of a prediction that :func:`compute_metrics` reads (a run keeps only these in memory);
+``raw`` for MMAD's table, which parses answers by MMAD's rule (:mod:`triad_eval.mmad`)."""
 
 
 def _round(value: float | None) -> float | None:
@@ -49,8 +52,12 @@ def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
 
     Args:
         predictions: prediction dicts (``id``, ``task``, ``condition``, ``category``,
-            ``label``, ``options``, ``answer``, ``parsed``, ``probs``, ``status``).
+            ``label``, ``options``, ``answer``, ``parsed``, ``probs``, ``status``, ``raw``).
         seed: seed of the paired bootstrap.
+
+    MMAD's questions (the ``mmad`` config) add ``mmad``: per condition, MMAD's table by MMAD's
+    rules (:mod:`triad_eval.mmad`); a condition that asks only MMAD's questions takes its
+    ``Average`` as ``average``, so runs rank by the number MMAD publishes.
     """
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for prediction in predictions:
@@ -60,7 +67,12 @@ def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
     tasks: dict[str, dict] = {}
     for task, condition in sorted(groups, key=lambda k: (task_order.index(k[0]), conditions.index(k[1]))):
         tasks.setdefault(task, {})[condition] = _group_metrics(task, groups[(task, condition)])
-    return {
+    average = {c: _average(tasks, c) for c in conditions}
+    mmad_tables = mmad.tables(predictions)
+    for condition, table in mmad_tables.items():
+        if all(mmad.is_mmad(t) for t, by_condition in tasks.items() if condition in by_condition):
+            average[condition] = table["average"]["average"]
+    metrics = {
         "counts": {
             "requests": len(predictions),
             "ok": sum(p["status"] == "ok" for p in predictions),
@@ -68,9 +80,10 @@ def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
             "failed": sum(p["status"] == "failed" for p in predictions),
         },
         "tasks": tasks,
-        "average": {c: _average(tasks, c) for c in conditions},
+        "average": average,
         "process_gain": _process_gains(groups, seed),
     }
+    return metrics | ({"mmad": mmad_tables} if mmad_tables else {})
 
 
 def accuracy(task: str, scored: list[dict]) -> float | None:
@@ -152,8 +165,12 @@ def headline(task_metrics: dict, task: str) -> float | None:
 
 
 def _average(tasks: dict, condition: str) -> float | None:
-    """MMAD-style average: the unweighted mean of the tasks' headline numbers."""
-    values = [headline(by_condition[condition], t) for t, by_condition in tasks.items() if condition in by_condition]
+    """MMAD-style average: the unweighted mean of the tasks' headline numbers (CoT-M's tasks only
+    where a condition also asks MMAD's, whose own average is their table's)."""
+    asked = [t for t, by_condition in tasks.items() if condition in by_condition]
+    if any(not mmad.is_mmad(t) for t in asked):
+        asked = [t for t in asked if not mmad.is_mmad(t)]
+    values = [headline(tasks[t][condition], t) for t in asked]
     values = [v for v in values if v is not None]
     return _round(np.mean(values)) if values else None
 

@@ -155,13 +155,28 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def load_run(folder: Path) -> tuple[dict, list[dict], dict]:
-    """(config, predictions, metrics) of a finished run folder."""
+def load_run(folder: Path, fields: tuple[str, ...] | None = None) -> tuple[dict, list[dict], dict]:
+    """(config, predictions, metrics) of a finished run folder.
+
+    With ``fields``, each prediction keeps only those, and equal option dicts are one object:
+    for readers of many large runs (the leaderboard), a fraction of the memory.
+    """
     folder = Path(folder)
     for name in (CONFIG, PREDICTIONS, METRICS):
         if not (folder / name).is_file():
             raise InstructIADError(f"{folder}: not a finished run (no {name})")
-    predictions = [json.loads(line) for line in (folder / PREDICTIONS).read_text().splitlines() if line.strip()]
+    predictions, options = [], {}
+    with (folder / PREDICTIONS).open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            prediction = json.loads(line)
+            if fields is not None:
+                prediction = {k: prediction[k] for k in fields if k in prediction}
+                if isinstance(prediction.get("options"), dict):
+                    shared = prediction["options"]
+                    prediction["options"] = options.setdefault(tuple(shared.items()), shared)
+            predictions.append(prediction)
     return read_json(folder / CONFIG), predictions, read_json(folder / METRICS)
 
 

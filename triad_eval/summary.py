@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from triad_eval.metrics import headline
+from triad_eval.mmad import format_table
 
 
 def _pct(value: float | None) -> str:
@@ -25,7 +26,8 @@ def format_summary(config: dict, metrics: dict) -> str:
     for reason, n in (config.get("unavailable") or {}).items():
         lines.append(f"not asked  {n} x {reason}")
     conditions = list(metrics["average"])
-    lines += ["", f"{'task':<16}" + "".join(f"{c:>22}" for c in conditions)]
+    width = max([16, *(len(t) + 2 for t in metrics["tasks"])])
+    lines += ["", f"{'task':<{width}}" + "".join(f"{c:>22}" for c in conditions)]
     for task, by_condition in metrics["tasks"].items():
         cells = []
         for condition in conditions:
@@ -33,8 +35,8 @@ def format_summary(config: dict, metrics: dict) -> str:
             cells.append(
                 f"{'':>22}" if m is None else f"{_pct(headline(m, task)):>12} ({m['unparsed']}u/{m['failed']}f)"
             )
-        lines.append(f"{task:<16}" + "".join(f"{c:>22}" for c in cells))
-    lines.append(f"{'average':<16}" + "".join(f"{_pct(metrics['average'][c]):>22}" for c in conditions))
+        lines.append(f"{task:<{width}}" + "".join(f"{c:>22}" for c in cells))
+    lines.append(f"{'average':<{width}}" + "".join(f"{_pct(metrics['average'][c]):>22}" for c in conditions))
     for task, gains in metrics["process_gain"].items():
         for comparison, gain in gains.items():
             low, high = gain["ci95"]
@@ -43,6 +45,9 @@ def format_summary(config: dict, metrics: dict) -> str:
                 f"(95% CI {100 * low:+.1f} to {100 * high:+.1f}, McNemar p={gain['mcnemar_p']:.3g}, "
                 f"n={gain['n_pairs']})"
             )
+    for condition, table in metrics.get("mmad", {}).items():
+        lines += ["", f"MMAD's table, {condition}, in % ({table['dropped']} answer(s) left out by MMAD's rules):"]
+        lines += format_table(table)
     lines.append("")
     lines.append(
         "discrimination is ranked by balanced accuracy (MMAD); other tasks by accuracy; u = unparsed, f = failed"

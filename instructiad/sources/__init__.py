@@ -9,18 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from instructiad.errors import InstructIADError
-from instructiad.sources import folder, mvtec_ad, mvtec_loco, real_iad, synthetic, visa
+from instructiad.sources import folder, mmad, mvtec_ad, mvtec_loco, real_iad, synthetic, visa
 from instructiad.sources.files import check_root
 from instructiad.sources.registry import Reader
 
 READERS: dict[str, Reader] = {
     r.name: r
-    for r in (mvtec_ad.READER, visa.READER, mvtec_loco.READER, real_iad.READER, folder.READER, synthetic.READER)
+    for r in (
+        mvtec_ad.READER,
+        visa.READER,
+        mvtec_loco.READER,
+        real_iad.READER,
+        folder.READER,
+        synthetic.READER,
+        mmad.READER,
+    )
 }
 """Every reader by name, in the order configs are listed."""
 
-_DETECTION_ORDER = ("synthetic", "real_iad", "visa", "mvtec_loco", "mvtec_ad", "folder")
-"""Most specific layout first: an MVTec LOCO tree would also pass the generic folder check."""
+_DETECTION_ORDER = ("mmad", "synthetic", "real_iad", "visa", "mvtec_loco", "mvtec_ad", "folder")
+"""Most specific layout first: an MVTec LOCO tree would also pass the generic folder check, and
+an MMAD root (its ``mmad.json``) holds MVTec-like folders."""
 
 __all__ = ["READERS", "Reader", "check_root", "detect", "get_reader", "resolve_source"]
 

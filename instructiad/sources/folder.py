@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from instructiad.errors import OnBadFile, raise_bad_file
+from instructiad.card_metadata import Licence
+from instructiad.errors import InstructIADError, OnBadFile, raise_bad_file
 from instructiad.sample import Sample
 from instructiad.sources import mvtec_like
 from instructiad.sources.files import subfolders
@@ -31,11 +32,23 @@ def looks_like(root: Path) -> bool:
     return bool(_categories(root))
 
 
-def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sample]:
+def iter_samples(
+    root: Path,
+    on_bad: OnBadFile = raise_bad_file,
+    license: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
+) -> Iterator[Sample]:
     """Samples of each category; masks are required only where ``ground_truth`` exists.
 
-    Every sub-folder of the root is a category: one without images stops the build.
+    Every sub-folder of the root is a category: one without images stops the build. The
+    licence options say what the dataset card states for these images (checked before the
+    first image is read; the card reads them from the build's options).
     """
+    options = {"license": license, "license_name": license_name, "license_link": license_link}
+    problems = Licence.of(READER.license, {k: v for k, v in options.items() if v is not None}).problems()
+    if problems:
+        raise InstructIADError(f"--source-args folder: {problems[0]}")
     single = _categories(root) == [root]
     yield from mvtec_like.iter_samples(
         root.parent if single else root,
@@ -51,9 +64,14 @@ def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sam
 READER = Reader(
     name="folder",
     description="A user's own product line in an MVTec-like folder layout",
-    license="other",
+    license="unknown",
     homepage="",
     expected="<category>/{train,test}/{good,<defect>}/<image> with optional <category>/ground_truth/<defect>/",
     looks_like=looks_like,
     iter_samples=iter_samples,
+    options={
+        "license": "the images' Hub licence id, e.g. cc-by-4.0, or other (default: unknown)",
+        "license_name": "with license=other: a slug naming it, e.g. acme-inspection-data-1.0",
+        "license_link": "with license=other: a URL to its text",
+    },
 )

@@ -48,6 +48,26 @@ def iter_samples(root: Path, on_bad: OnBadFile = raise_bad_file) -> Iterator[Sam
     yield from mvtec_like.iter_samples(root, "mvtec_ad", on_bad=on_bad, require_masks=True)
 
 
+CITATION = """\
+@inproceedings{bergmann2019mvtec,
+  title     = {{MVTec AD} -- A Comprehensive Real-World Dataset for Unsupervised Anomaly Detection},
+  author    = {Bergmann, Paul and Fauser, Michael and Sattlegger, David and Steger, Carsten},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages     = {9592--9600},
+  year      = {2019}
+}
+@article{bergmann2021mvtec,
+  title   = {The {MVTec} Anomaly Detection Dataset: A Comprehensive Real-World Dataset for Unsupervised Anomaly
+             Detection},
+  author  = {Bergmann, Paul and Batzner, Kilian and Fauser, Michael and Sattlegger, David and Steger, Carsten},
+  journal = {International Journal of Computer Vision},
+  volume  = {129},
+  number  = {4},
+  pages   = {1038--1059},
+  year    = {2021}
+}"""
+"""The papers MVTec asks users of MVTec AD to cite."""
+
 READER = Reader(
     name="mvtec_ad",
     description="MVTec AD: 15 object and texture categories (Bergmann et al., CVPR 2019)",
@@ -57,4 +77,5 @@ READER = Reader(
     looks_like=looks_like,
     iter_samples=iter_samples,
     defects=DEFECTS,
+    citation=CITATION,
 )

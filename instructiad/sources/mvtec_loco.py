@@ -164,6 +164,19 @@ def _with_masks(sample: Sample, mask_dir: Path, sub_type_names: dict[int, str] |
     )  # fmt: skip
 
 
+CITATION = """\
+@article{bergmann2022beyond,
+  title   = {Beyond Dents and Scratches: Logical Constraints in Unsupervised Anomaly Detection and Localization},
+  author  = {Bergmann, Paul and Batzner, Kilian and Fauser, Michael and Sattlegger, David and Steger, Carsten},
+  journal = {International Journal of Computer Vision},
+  volume  = {130},
+  number  = {4},
+  pages   = {947--969},
+  year    = {2022},
+  doi     = {10.1007/s11263-022-01578-9}
+}"""
+"""The paper that publishes MVTec LOCO AD."""
+
 READER = Reader(
     name="mvtec_loco",
     description="MVTec LOCO AD: 5 categories with logical and structural anomalies (Bergmann et al., IJCV 2022)",
@@ -174,4 +187,5 @@ READER = Reader(
     looks_like=looks_like,
     iter_samples=iter_samples,
     defects={category: tuple(names) for category, names in SUB_TYPES.items()},
+    citation=CITATION,
 )

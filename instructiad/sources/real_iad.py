@@ -175,6 +175,19 @@ def _extra(image_path: str, code: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(extra.items()))
 
 
+CITATION = """\
+@inproceedings{wang2024realiad,
+  title     = {Real-IAD: A Real-World Multi-View Dataset for Benchmarking Versatile Industrial Anomaly Detection},
+  author    = {Wang, Chengjie and Zhu, Wenbing and Gao, Bin-Bin and Gan, Zhenye and Zhang, Jiangning and Gu, Zhihao
+               and Qian, Shuguang and Chen, Mingang and Ma, Lizhuang},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages     = {22883--22892},
+  year      = {2024},
+  eprint    = {2403.12580},
+  archivePrefix = {arXiv}
+}"""
+"""The paper that publishes Real-IAD."""
+
 READER = Reader(
     name="real_iad",
     description="Real-IAD: 30 categories, 5 camera views per sample (Wang et al., CVPR 2024)",
@@ -184,6 +197,7 @@ READER = Reader(
     looks_like=looks_like,
     iter_samples=iter_samples,
     defects={category: tuple(DEFECT_CODES[code] for code in CATEGORY_CODES[category]) for category in CATEGORIES},
+    citation=CITATION,
     options={
         "resolution": f"image folder realiad_<resolution>: {', '.join(RESOLUTIONS)} (default: largest present)",
         "split_set": f"split files, e.g. realiad_jsons_sv or realiad_jsons_fuiad_0.4 (default: {DEFAULT_SPLIT_SET})",

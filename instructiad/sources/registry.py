@@ -17,7 +17,8 @@ class Reader:
     Attributes:
         name: the source name, used as the dataset config name (e.g. ``"mvtec_ad"``).
         description: one line for the dataset card.
-        license: SPDX-style licence id of the source's images, for the dataset card.
+        license: the Hub's licence id of the source's images (``instructiad.card_metadata.LICENSES``),
+            for the dataset card.
         homepage: where users obtain the source.
         expected: the layout in a few words, quoted in "matches no reader" errors.
         looks_like: ``looks_like(root) -> bool``, a cheap check of the layout.
@@ -27,6 +28,8 @@ class Reader:
             annotations must cover); empty for layouts whose categories are the user's own.
         options: keyword options ``iter_samples`` takes (``triad build --source-args``),
             name -> what it chooses, for error messages and ``--help``.
+        citation: BibTeX of the paper(s) that publish the source, for the dataset card
+            (empty for sources nobody published).
     """
 
     name: str
@@ -38,6 +41,7 @@ class Reader:
     iter_samples: Callable[[Path, OnBadFile], Iterator[Sample]]
     defects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    citation: str = ""
 
     def check_options(self, options: Mapping[str, str]) -> None:
         """Raise naming the first option this reader does not take (and those it does)."""

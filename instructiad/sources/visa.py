@@ -152,6 +152,18 @@ def _decode_defects(mask_file: Path, category: str) -> tuple[str, ...]:
     return tuple(table[i] for i in ids)
 
 
+CITATION = """\
+@inproceedings{zou2022spot,
+  title     = {{SPot-the-Difference} Self-Supervised Pre-training for Anomaly Detection and Segmentation},
+  author    = {Zou, Yang and Jeong, Jongheon and Pemula, Latha and Zhang, Dongqing and Dabeer, Onkar},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  pages     = {392--408},
+  year      = {2022},
+  eprint    = {2207.14315},
+  archivePrefix = {arXiv}
+}"""
+"""The paper that publishes VisA."""
+
 READER = Reader(
     name="visa",
     description="VisA: 12 categories of complex objects, multiple instances and PCBs (Zou et al., ECCV 2022)",
@@ -161,4 +173,5 @@ READER = Reader(
     looks_like=looks_like,
     iter_samples=iter_samples,
     defects={category: tuple(names.values()) for category, names in DEFECT_CLASSES.items()},
+    citation=CITATION,
 )
