@@ -60,6 +60,10 @@ def push(
     api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN"))
     try:
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+        if tag in {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}:
+            raise InstructIADError(
+                f"{repo_id}: tag {tag} already exists; choose another --revision (nothing was uploaded)"
+            )
         commit = api.upload_folder(
             repo_id=repo_id,
             repo_type="dataset",

@@ -44,13 +44,15 @@ def test_a_new_version_replaces_the_data_files_of_the_old_one(hub, synthetic_roo
     assert set(hub.tags["me/iad"]) == {"v0.1.0", "release-2"}
 
 
-def test_pushing_a_tag_that_exists_fails_with_one_line(hub, built, capsys):
+def test_pushing_a_tag_that_exists_fails_with_one_line_before_committing(hub, built, capsys):
     push(built, "me/iad", endpoint=hub.url)
-    with pytest.raises(InstructIADError, match=r"push to me/iad failed: .*409"):
+    commits = len(hub.commits)
+    with pytest.raises(InstructIADError, match=r"me/iad: tag v0.1.0 already exists; .*nothing was uploaded"):
         push(built, "me/iad", endpoint=hub.url)
     code = main(["push", str(built), "--repo", "me/iad", "--endpoint", hub.url])
     err = capsys.readouterr().err
-    assert code == 1 and len(err.strip().splitlines()) == 1 and "409" in err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "already exists" in err
+    assert len(hub.commits) == commits  # the second push committed nothing
 
 
 def test_dry_run_touches_no_network(hub, built, capsys):
