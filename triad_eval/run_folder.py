@@ -52,12 +52,12 @@ def finish(out: Path, config: dict, predictions: Iterable[dict]) -> dict:
     prediction only what the metrics read (:data:`~triad_eval.metrics.READS`) stays in memory.
     """
     partial = out / f".{PREDICTIONS}.partial"
-    scored = []
+    scored, shared = [], {}
     try:
         with partial.open("w", encoding="utf-8") as lines:
             for prediction in predictions:
                 lines.write(json.dumps(prediction, sort_keys=True, ensure_ascii=False) + "\n")
-                scored.append(_Scored(prediction))
+                scored.append(_Scored(prediction, shared))
         metrics = compute_metrics(scored, seed=config["seed"])
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -73,13 +73,20 @@ def finish(out: Path, config: dict, predictions: Iterable[dict]) -> dict:
 
 class _Scored:
     """What the metrics read of one prediction (:data:`~triad_eval.metrics.READS`), read like a
-    dict; slots take about half the memory of a dict, and a run holds one per request."""
+    dict. A run holds one per request, so they are small: slots instead of a dict, and values
+    that repeat across requests (option sets, categories, letters, short answers) are one
+    object each, kept in ``shared``."""
 
     __slots__ = READS
 
-    def __init__(self, prediction: dict) -> None:
+    def __init__(self, prediction: dict, shared: dict) -> None:
         for name in READS:
-            setattr(self, name, prediction.get(name))
+            value = prediction.get(name)
+            if isinstance(value, str) and len(value) <= 64 and name != "id":
+                value = shared.setdefault(value, value)
+            elif name == "options" and isinstance(value, dict):
+                value = shared.setdefault(tuple(value.items()), value)
+            setattr(self, name, value)
 
     def __getitem__(self, name: str):
         return getattr(self, name)

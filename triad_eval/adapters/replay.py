@@ -42,7 +42,7 @@ class Replay(ModelAdapter):
         self._sha256 = _sha256(self.path)  # of what is read, once (keys of every request use it)
         self.format = format or detect_format(self.path)
         self._reader = answer_format(self.format)
-        self.answers: dict[tuple[str, str, str], dict] | None = None
+        self.answers: dict[tuple[str, str, str], Response] | None = None
         self.record_ids: set[str] | None = None
         if not getattr(self._reader, "NEEDS_DATA", True):
             self._keep(self._reader.read(self.path, None))
@@ -53,7 +53,7 @@ class Replay(ModelAdapter):
             key = (entry["id"], entry["task"], entry["condition"])
             if key in answers:  # readers name the row; this is the contract's last line of defence
                 raise InstructIADError(f"{self.path}: duplicate prediction for {' / '.join(key)}")
-            answers[key] = entry
+            answers[key] = _response(entry)  # small: a run may replay hundreds of thousands
         self.answers = answers
 
     def cache_params(self) -> dict:
@@ -81,12 +81,8 @@ class Replay(ModelAdapter):
             )
 
     def _response(self, request: Request) -> Response:
-        entry = (self.answers or {}).get(request.key)
-        if entry is None:
-            return Response(error="no prediction in the replay file")
-        if entry.get("error") or entry.get("status") == "failed":
-            return Response(error=str(entry.get("error") or "failed in the replayed run"))
-        return Response(text=entry.get("raw"), probs=entry.get("probs"), latency_s=float(entry.get("latency_s") or 0.0))
+        response = (self.answers or {}).get(request.key)
+        return response if response is not None else Response(error="no prediction in the replay file")
 
     def generate(self, requests: list[Request]) -> list[Response]:
         return [self._response(r) for r in requests]
@@ -108,3 +104,10 @@ def _sha256(path: Path) -> str:
     except OSError as error:
         raise InstructIADError(f"{path}: cannot read the predictions file ({error})") from None
     return digest.hexdigest()
+
+
+def _response(entry: dict) -> Response:
+    """The response an answer entry records."""
+    if entry.get("error") or entry.get("status") == "failed":
+        return Response(error=str(entry.get("error") or "failed in the replayed run"))
+    return Response(text=entry.get("raw"), probs=entry.get("probs"), latency_s=float(entry.get("latency_s") or 0.0))
