@@ -20,7 +20,7 @@ from pathlib import Path
 import schemas
 from instructiad.errors import InstructIADError
 from triad_eval.leaderboard import build_board, collect
-from triad_eval.run_folder import CONFIG, METRICS, PREDICTIONS, SUMMARY, identity, load_run
+from triad_eval.run_folder import CONFIG, METRICS, PREDICTIONS, SUMMARY, identity, read_config
 
 LEADERBOARD = "leaderboard.json"
 RUNS = "runs"
@@ -65,7 +65,7 @@ def plan_results(folders: list[Path]) -> ResultsPlan:
     for folder in folders:
         if not folder.is_dir():
             raise InstructIADError(f"{folder}: no such run folder")
-        configs[folder] = load_run(folder)[0]  # names the first missing file of an unfinished run
+        configs[folder] = read_config(folder)  # names the first missing file of an unfinished run
         if not (folder / SUMMARY).is_file():
             raise InstructIADError(f"{folder}: not a finished run (no {SUMMARY})")
     whole: dict[str, list[Path]] = defaultdict(list)

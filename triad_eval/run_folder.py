@@ -25,6 +25,7 @@ straight through. A merged folder (:func:`merge_runs`) holds ``config.json`` (``
 from __future__ import annotations
 
 import fcntl
+import heapq
 import json
 import os
 from collections import defaultdict
@@ -168,12 +169,24 @@ def load_run(folder: Path, fields: tuple[str, ...] | None = None) -> tuple[dict,
     With ``fields``, each prediction keeps only those, and equal option dicts are one object:
     for readers of many large runs (the leaderboard), a fraction of the memory.
     """
+    config = read_config(folder)
+    predictions = list(_read_predictions(Path(folder) / PREDICTIONS, fields))
+    return config, predictions, read_json(Path(folder) / METRICS)
+
+
+def read_config(folder: Path) -> dict:
+    """config.json of a finished run folder; raises naming the first file it lacks."""
     folder = Path(folder)
     for name in (CONFIG, PREDICTIONS, METRICS):
         if not (folder / name).is_file():
             raise InstructIADError(f"{folder}: not a finished run (no {name})")
-    predictions, options = [], {}
-    with (folder / PREDICTIONS).open(encoding="utf-8") as lines:
+    return read_json(folder / CONFIG)
+
+
+def _read_predictions(path: Path, fields: tuple[str, ...] | None = None) -> Iterator[dict]:
+    """The predictions of a predictions.jsonl, one at a time (see :func:`load_run` for ``fields``)."""
+    options: dict[tuple, dict] = {}
+    with path.open(encoding="utf-8") as lines:
         for line in lines:
             if not line.strip():
                 continue
@@ -183,8 +196,7 @@ def load_run(folder: Path, fields: tuple[str, ...] | None = None) -> tuple[dict,
                 if isinstance(prediction.get("options"), dict):
                     shared = prediction["options"]
                     prediction["options"] = options.setdefault(tuple(shared.items()), shared)
-            predictions.append(prediction)
-    return read_json(folder / CONFIG), predictions, read_json(folder / METRICS)
+            yield prediction
 
 
 def identity(config: dict) -> str:
@@ -200,20 +212,31 @@ def join_shards(parts: list[tuple[Path, dict, list[dict]]]) -> tuple[dict, list[
     predictions in the order an unsharded run writes them.
 
     Raises:
+        InstructIADError: see :func:`join_configs`.
+    """
+    config = join_configs([(folder, config) for folder, config, _ in parts])
+    predictions = sorted((p for _, _, predictions in parts for p in predictions), key=lambda p: canonical(p, config))
+    return config, predictions
+
+
+def join_configs(parts: list[tuple[Path, dict]]) -> dict:
+    """The config of one evaluation from the configs of its shard runs ``(folder, config)``.
+
+    Raises:
         InstructIADError: the runs are not all shards of one evaluation, or a shard is
             missing or repeated.
     """
-    first_folder, first = parts[0][0], parts[0][1]
-    for folder, config, _ in parts[1:]:
+    first_folder, first = parts[0]
+    for folder, config in parts[1:]:
         if identity(config) != identity(first):
             mine, theirs = json.loads(identity(config)), json.loads(identity(first))
             differing = next(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
             raise InstructIADError(
                 f"{folder}: differs from {first_folder} in {differing}; only shards of one run merge"
             )
-    shards = [config["shard"] for _, config, _ in parts]
+    shards = [config["shard"] for _, config in parts]
     by_shard: dict[str | None, list[Path]] = defaultdict(list)
-    for folder, config, _ in parts:
+    for folder, config in parts:
         by_shard[config["shard"]].append(folder)
     for shard, folders in by_shard.items():
         if len(folders) > 1:
@@ -224,10 +247,9 @@ def join_shards(parts: list[tuple[Path, dict, list[dict]]]) -> tuple[dict, list[
     counts = {int(s.split("/")[1]) for s in shards if s}
     if None in shards or len(counts) != 1 or sorted(int(s.split("/")[0]) for s in shards) != list(range(counts.pop())):
         raise InstructIADError(f"shards {', '.join(map(str, shards))}: need each of 0/n .. n-1/n exactly once")
-    config = first | {"shard": None, "merged_from": [str(Path(f).absolute()) for f, _, _ in parts]}
-    config["unavailable"] = _sum_counts(c.get("unavailable", {}) for _, c, _ in parts)
-    predictions = sorted((p for _, _, predictions in parts for p in predictions), key=lambda p: canonical(p, config))
-    return config, predictions
+    config = first | {"shard": None, "merged_from": [str(Path(f).absolute()) for f, _ in parts]}
+    config["unavailable"] = _sum_counts(c.get("unavailable", {}) for _, c in parts)
+    return config
 
 
 def merge_runs(folders: list[Path], out: Path) -> dict:
@@ -239,7 +261,11 @@ def merge_runs(folders: list[Path], out: Path) -> dict:
     out = Path(out).expanduser().absolute()
     if out.exists() and any(out.iterdir()):
         raise InstructIADError(f"{out}: output folder already exists and is not empty")
-    config, predictions = join_shards([(Path(f), *load_run(f)[:2]) for f in folders])
+    folders = [Path(f) for f in folders]
+    config = join_configs([(folder, read_config(folder)) for folder in folders])
+    # each shard's predictions are in the canonical order already: merge them as they are read
+    streams = [_read_predictions(folder / PREDICTIONS) for folder in folders]
+    predictions = heapq.merge(*streams, key=lambda p: canonical(p, config))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / CONFIG, config)
     return finish(out, config, predictions)

@@ -47,8 +47,8 @@ class Replay(ModelAdapter):
         if not getattr(self._reader, "NEEDS_DATA", True):
             self._keep(self._reader.read(self.path, None))
 
-    def _keep(self, entries: list[dict]) -> None:
-        answers: dict[tuple[str, str, str], dict] = {}
+    def _keep(self, entries: Iterable[dict]) -> None:
+        answers: dict[tuple[str, str, str], Response] = {}
         for entry in entries:
             key = (entry["id"], entry["task"], entry["condition"])
             if key in answers:  # readers name the row; this is the contract's last line of defence
@@ -66,10 +66,10 @@ class Replay(ModelAdapter):
         if self.answers is None:
             self._keep(self._reader.read(self.path, data))
 
-    def prepare(self, requests: Iterable[Request] | Iterable[tuple[str, str, str]]) -> None:
+    def prepare(self, asked: list[tuple[str, str, str]]) -> None:
         if self.answers is None:
             raise InstructIADError(f"{self.path}: a {self.format} file is read with the dataset (bind it first)")
-        keys = {r.key if isinstance(r, Request) else tuple(r) for r in requests}
+        keys = set(asked)
         asked = {key[0] for key in keys}
         known = self.record_ids if self.record_ids is not None else asked
         # a record this run does not evaluate (another shard's) is fine if the dataset has it

@@ -9,7 +9,7 @@ alone as ``"module"`` (imported only when a file of that format is read, like
 
 - ``looks_like(path: Path) -> bool``: a cheap check (file name, first bytes) used to auto-detect
   the format of ``replay:<file>`` when ``--model-args format=`` is not given;
-- ``read(path: Path, data: EvalDataset) -> list[dict]``: the file's answers as replay entries
+- ``read(path: Path, data: EvalDataset) -> Iterable[dict]``: the file's answers as replay entries
   ``{"id", "task", "condition", "raw"}`` (optional ``"probs"``, ``"error"``); ``data`` is the
   evaluated dataset, for formats whose rows must be mapped back to record ids. It raises
   :class:`~instructiad.errors.InstructIADError` naming the first row it cannot map.

@@ -10,11 +10,12 @@ there; a run's ``predictions.jsonl`` is such a file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from instructiad.errors import InstructIADError
-from triad_eval.interop.answers import FIELDS, unique_entries
+from triad_eval.interop.answers import FIELDS
 from triad_eval.interop.rows import ExportRow
 
 if TYPE_CHECKING:
@@ -57,22 +58,28 @@ def looks_like(path: Path) -> bool:
     return isinstance(entry, dict) and {"id", "task", "condition"} <= entry.keys()
 
 
-def read(path: Path, data: EvalDataset | None = None) -> list[dict]:
-    """The answers of a JSON lines file (``data`` is not needed).
+def read(path: Path, data: EvalDataset | None = None) -> Iterator[dict]:
+    """The answers of a JSON lines file, one at a time as the file is read (a run's file can
+    be large; ``data`` is not needed).
 
     Raises:
         InstructIADError: an unreadable file, a line that is not an object with id, task and
             condition (named ``file:line``), or a request answered twice.
     """
-    found = []
+    seen: set[tuple[str, str, str]] = set()
     try:
-        with path.open(encoding="utf-8") as lines:  # line by line: a run's file can be large
+        with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    found.append((f"{path}:{number}", _entry(line, f"{path}:{number}")))
+                if not line.strip():
+                    continue
+                entry = _entry(line, f"{path}:{number}")
+                key = (entry["id"], entry["task"], entry["condition"])
+                if key in seen:
+                    raise InstructIADError(f"{path}:{number}: duplicate prediction for {' / '.join(key)}")
+                seen.add(key)
+                yield entry
     except (OSError, UnicodeDecodeError) as error:
         raise InstructIADError(f"{path}: cannot read the predictions file ({error})") from None
-    return unique_entries(found)
 
 
 def _entry(line: str, where: str) -> dict:
