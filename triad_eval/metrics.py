@@ -6,8 +6,9 @@ scored as wrong and reported as their own rate.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,89 @@ READS = ("id", "task", "condition", "category", "label", "options", "answer", "p
 ``raw`` for MMAD's table, which parses answers by MMAD's rule (:mod:`triad_eval.mmad`)."""
 
 
+_PROB_LETTERS = "ABCDE"
+
+
+class PredictionTable:
+    """Predictions as :func:`compute_metrics` reads them (:data:`READS`), held as columns of
+    4-byte codes into tables of the distinct values (option sets, categories, letters repeat
+    across requests), so a run keeps a few dozen bytes per request, not a dict.
+
+    :meth:`add` a prediction; iterating gives the rows back as dicts, in order, one at a time;
+    :meth:`cells` gives the rows of one (task, condition) cell at a time. ``raw`` is kept for
+    MMAD's questions only (no other metric reads it); ``probs`` as five floats a row where given.
+    """
+
+    _CODED = tuple(name for name in READS if name != "probs")
+
+    def __init__(self) -> None:
+        self._codes = {name: array("I") for name in self._CODED}
+        self._values: dict[str, list] = {name: [] for name in self._CODED}
+        self._known: dict[str, dict] = {name: {} for name in self._CODED}
+        self._probs_at = array("i")  # row -> its offset in _probs / 5, or -1 for none
+        self._probs = array("d")
+        self._other_probs: dict[int, dict] = {}  # probs with letters beyond A-E, by row
+        self._cells: dict[tuple[str, str], array] = {}
+
+    def add(self, prediction: dict) -> None:
+        """Append one prediction (a dict with at least :data:`READS`, ``raw`` and ``probs`` optional)."""
+        row = len(self)
+        for name in self._CODED:
+            value = prediction.get(name)
+            if name == "raw" and not mmad.is_mmad(prediction["task"]):
+                value = None
+            key = tuple(value.items()) if isinstance(value, dict) else value
+            code = self._known[name].setdefault(key, len(self._values[name]))
+            if code == len(self._values[name]):
+                self._values[name].append(value)
+            self._codes[name].append(code)
+        probs = prediction.get("probs")
+        if probs is None:
+            self._probs_at.append(-1)
+        elif set(probs) <= set(_PROB_LETTERS):
+            self._probs_at.append(len(self._probs) // len(_PROB_LETTERS))
+            self._probs.extend(float(probs.get(letter, np.nan)) for letter in _PROB_LETTERS)
+        else:
+            self._probs_at.append(-1)
+            self._other_probs[row] = probs
+        self._cells.setdefault((prediction["task"], prediction["condition"]), array("I")).append(row)
+
+    def __len__(self) -> int:
+        return len(self._probs_at)
+
+    def row(self, index: int) -> dict:
+        """Prediction ``index`` as a dict of :data:`READS`."""
+        row = {name: self._values[name][self._codes[name][index]] for name in self._CODED}
+        at = self._probs_at[index]
+        if at >= 0:
+            five = self._probs[at * len(_PROB_LETTERS) : (at + 1) * len(_PROB_LETTERS)]
+            row["probs"] = {k: v for k, v in zip(_PROB_LETTERS, five, strict=True) if not np.isnan(v)}
+        else:
+            row["probs"] = self._other_probs.get(index)
+        return row
+
+    def __iter__(self) -> Iterator[dict]:
+        return (self.row(i) for i in range(len(self)))
+
+    def cells(self) -> Mapping[tuple[str, str], list[dict]]:
+        """(task, condition) -> that cell's rows, made when asked for, in first-seen order."""
+        return _Cells(self)
+
+
+class _Cells(Mapping):
+    def __init__(self, table: PredictionTable) -> None:
+        self._table = table
+
+    def __getitem__(self, key: tuple[str, str]) -> list[dict]:
+        return [self._table.row(i) for i in self._table._cells[key]]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._table._cells)
+
+    def __len__(self) -> int:
+        return len(self._table._cells)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
@@ -47,23 +131,27 @@ def anomaly_score(prediction: dict) -> float | None:
     return prediction["probs"].get(yes) if yes else None
 
 
-def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
+def compute_metrics(predictions: list[dict] | PredictionTable, seed: int = 0) -> dict:
     """The metrics.json payload (see ``schemas/metrics.schema.json``).
 
     Args:
         predictions: prediction dicts (``id``, ``task``, ``condition``, ``category``,
-            ``label``, ``options``, ``answer``, ``parsed``, ``probs``, ``status``, ``raw``).
+            ``label``, ``options``, ``answer``, ``parsed``, ``probs``, ``status``, ``raw``), or
+            a :class:`PredictionTable` of them (a run's: one cell's rows in memory at a time).
         seed: seed of the paired bootstrap.
 
     MMAD's questions (the ``mmad`` config) add ``mmad``: per condition, MMAD's table by MMAD's
     rules (:mod:`triad_eval.mmad`); a condition that asks only MMAD's questions takes its
     ``Average`` as ``average``, so runs rank by the number MMAD publishes.
     """
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for prediction in predictions:
-        groups[(prediction["task"], prediction["condition"])].append(prediction)
-    task_order = list(dict.fromkeys(p["task"] for p in predictions))  # the order the run asked them in
-    conditions = list(dict.fromkeys(p["condition"] for p in predictions))
+    if isinstance(predictions, PredictionTable):
+        groups = predictions.cells()
+    else:
+        groups = defaultdict(list)
+        for prediction in predictions:
+            groups[(prediction["task"], prediction["condition"])].append(prediction)
+    task_order = list(dict.fromkeys(task for task, _ in groups))  # the order the run asked them in
+    conditions = list(dict.fromkeys(condition for _, condition in groups))
     tasks: dict[str, dict] = {}
     for task, condition in sorted(groups, key=lambda k: (task_order.index(k[0]), conditions.index(k[1]))):
         tasks.setdefault(task, {})[condition] = _group_metrics(task, groups[(task, condition)])
@@ -72,12 +160,13 @@ def compute_metrics(predictions: list[dict], seed: int = 0) -> dict:
     for condition, table in mmad_tables.items():
         if all(mmad.is_mmad(t) for t, by_condition in tasks.items() if condition in by_condition):
             average[condition] = table["average"]["average"]
+    statuses = Counter(p["status"] for p in predictions)
     metrics = {
         "counts": {
             "requests": len(predictions),
-            "ok": sum(p["status"] == "ok" for p in predictions),
-            "unparsed": sum(p["status"] == "unparsed" for p in predictions),
-            "failed": sum(p["status"] == "failed" for p in predictions),
+            "ok": statuses["ok"],
+            "unparsed": statuses["unparsed"],
+            "failed": statuses["failed"],
         },
         "tasks": tasks,
         "average": average,
@@ -181,14 +270,14 @@ def _process_gains(groups: dict[tuple[str, str], list[dict]], seed: int) -> dict
     under ``"all"`` pooled over the questions of every task (the leaderboard's headline)."""
     gains: dict[str, dict] = {}
     pooled: dict[str, tuple[list[float], list[float]]] = {}
-    for (task, condition), items in sorted(groups.items()):
+    for task, condition in sorted(groups):  # a cell is made when asked for: two at a time here
         parts = condition.split("+")
         if "process" not in parts:
             continue
         base = "+".join(p for p in parts if p != "process") or "zero_shot"
         if (task, base) not in groups:
             continue
-        with_process = {p["id"]: p for p in items if p["status"] != "failed"}
+        with_process = {p["id"]: p for p in groups[(task, condition)] if p["status"] != "failed"}
         without = {p["id"]: p for p in groups[(task, base)] if p["status"] != "failed"}
         ids = sorted(with_process.keys() & without.keys())
         if not ids:

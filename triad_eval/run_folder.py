@@ -37,7 +37,7 @@ import schemas
 from instructiad.errors import InstructIADError
 from instructiad.jsonio import read_json, write_json
 from triad_eval.cache import ResponseCache
-from triad_eval.metrics import READS, compute_metrics
+from triad_eval.metrics import PredictionTable, compute_metrics
 from triad_eval.summary import format_summary
 
 CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE, LOCK = (
@@ -50,15 +50,15 @@ _COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions",
 def finish(out: Path, config: dict, predictions: Iterable[dict]) -> dict:
     """Write predictions.jsonl line by line as ``predictions`` yields them, then metrics.json
     and summary.txt; return the metrics. Each file appears only complete (written beside it, then renamed), and of each
-    prediction only what the metrics read (:data:`~triad_eval.metrics.READS`) stays in memory.
+    prediction only what the metrics read stays in memory (a :class:`~triad_eval.metrics.PredictionTable`).
     """
     partial = out / f".{PREDICTIONS}.partial"
-    scored, shared = [], {}
+    scored = PredictionTable()
     try:
         with partial.open("w", encoding="utf-8") as lines:
             for prediction in predictions:
                 lines.write(json.dumps(prediction, sort_keys=True, ensure_ascii=False) + "\n")
-                scored.append(_Scored(prediction, shared))
+                scored.add(prediction)
         metrics = compute_metrics(scored, seed=config["seed"])
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -70,30 +70,6 @@ def finish(out: Path, config: dict, predictions: Iterable[dict]) -> dict:
     write_json(out / METRICS, metrics)
     _write_text(out / SUMMARY, format_summary(config, metrics))
     return metrics
-
-
-class _Scored:
-    """What the metrics read of one prediction (:data:`~triad_eval.metrics.READS`), read like a
-    dict. A run holds one per request, so they are small: slots instead of a dict, and values
-    that repeat across requests (option sets, categories, letters, short answers) are one
-    object each, kept in ``shared``."""
-
-    __slots__ = READS
-
-    def __init__(self, prediction: dict, shared: dict) -> None:
-        for name in READS:
-            value = prediction.get(name)
-            if isinstance(value, str) and len(value) <= 64 and name != "id":
-                value = shared.setdefault(value, value)
-            elif name == "options" and isinstance(value, dict):
-                value = shared.setdefault(tuple(value.items()), value)
-            setattr(self, name, value)
-
-    def __getitem__(self, name: str):
-        return getattr(self, name)
-
-    def get(self, name: str, default=None):
-        return getattr(self, name, default)
 
 
 def add_usage(out: Path, usage: dict[str, int]) -> None:
