@@ -72,7 +72,7 @@ class RunResult:
         return self.metrics["counts"]["failed"]
 
 
-_CHUNK = 4096
+_CHUNK = 512
 """Requests made and answered at a time (more where one batch is larger)."""
 
 
