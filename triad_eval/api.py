@@ -79,7 +79,7 @@ class Request:
         return json.dumps({"messages": messages, "options": self.options}, sort_keys=True, ensure_ascii=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """What a model returned for one request.
 

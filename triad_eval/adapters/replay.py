@@ -51,8 +51,9 @@ class Replay(ModelAdapter):
         answers: dict[tuple[str, str, str], Response] = {}
         for entry in entries:
             key = (entry["id"], entry["task"], entry["condition"])
-            if key in answers:  # readers name the row; this is the contract's last line of defence
-                raise InstructIADError(f"{self.path}: duplicate prediction for {' / '.join(key)}")
+            if key in answers:  # readers name the row (``line`` where they read one line at a time)
+                where = f"{self.path}:{entry['line']}" if "line" in entry else str(self.path)
+                raise InstructIADError(f"{where}: duplicate prediction for {' / '.join(key)}")
             answers[key] = _response(entry)  # small: a run may replay hundreds of thousands
         self.answers = answers
 

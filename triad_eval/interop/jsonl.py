@@ -62,22 +62,23 @@ def read(path: Path, data: EvalDataset | None = None) -> Iterator[dict]:
     """The answers of a JSON lines file, one at a time as the file is read (a run's file can
     be large; ``data`` is not needed).
 
+    Each entry carries its ``line``, so that replay names the line of a second answer to one
+    request.
+
     Raises:
-        InstructIADError: an unreadable file, a line that is not an object with id, task and
-            condition (named ``file:line``), or a request answered twice.
+        InstructIADError: an unreadable file, or a line that is not an object with id, task
+            and condition (named ``file:line``).
     """
-    seen: set[tuple[str, str, str]] = set()
+    shared: dict[str, str] = {}  # one object per distinct id, task, condition (repeated on many lines)
     try:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 entry = _entry(line, f"{path}:{number}")
-                key = (entry["id"], entry["task"], entry["condition"])
-                if key in seen:
-                    raise InstructIADError(f"{path}:{number}: duplicate prediction for {' / '.join(key)}")
-                seen.add(key)
-                yield entry
+                for name in ("id", "task", "condition"):
+                    entry[name] = shared.setdefault(entry[name], entry[name])
+                yield entry | {"line": number}
     except (OSError, UnicodeDecodeError) as error:
         raise InstructIADError(f"{path}: cannot read the predictions file ({error})") from None
 
