@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("instructiad", "cot_m", "triad_eval", "baselines", "schemas")
+PACKAGES = ("instructiad", "cot_m", "triad_eval", "triad_train", "baselines", "schemas")
 
 BUILD = ("instructiad.pipeline", "instructiad.export", "instructiad.summary", "instructiad.builder", "instructiad.card",
          "instructiad.hub", "instructiad.info")  # fmt: skip
@@ -28,7 +28,7 @@ LAYERS = (
     ("triad_eval.api",),
     ("triad_eval.settings", "triad_eval.registry"),
     ("triad_eval",),  # the harness: everything else in triad_eval
-    ("baselines",),
+    ("baselines", "triad_train"),
     ("triad_eval.cli", "triad_eval.__main__"),
 )
 """Lowest first; a module may import its own layer and those below, never one above."""
@@ -136,6 +136,13 @@ def test_the_checks_can_fail():
     assert layer_of("instructiad.export") > layer_of("cot_m.questions") > layer_of("instructiad.records")
     assert layer_of("baselines.simple") > layer_of("triad_eval.runner") > layer_of("triad_eval.api")
     assert layer_of("triad_eval.cli") > layer_of("baselines.experts")
+    assert layer_of("triad_eval.cli") > layer_of("triad_train.trainer") > layer_of("triad_eval.requests")
+
+
+@pytest.mark.parametrize("trainer", ["trl", "peft"])
+def test_the_command_line_starts_without_the_trainer(trainer):
+    code = f"import sys, triad_eval.cli, triad_eval.api, triad_train; assert {trainer!r} not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 @pytest.mark.parametrize("heavy", ["torch", "jinja2", "pyarrow", "datasets", "numpy", "PIL"])

@@ -214,6 +214,54 @@ def _parser() -> argparse.ArgumentParser:
     )
     roster.set_defaults(run=_baselines)
 
+    fit = commands.add_parser(
+        "train", help="fine-tune an hf:/triad: model on a built dataset (TRL SFTTrainer, LoRA or full)"
+    )
+    fit.add_argument("--model", required=True, metavar="SPEC", help="hf:<model id or folder> or triad:<folder>")
+    fit.add_argument("--model-args", metavar="K=V,...", help="dtype, attn_implementation, max_pixels, revision")
+    fit.add_argument("--data", required=True, metavar="PATH_OR_HUB_ID", help="a built folder or a Hub dataset id")
+    fit.add_argument("--config", required=True, help="dataset config, e.g. real_iad or synthetic")
+    fit.add_argument("--revision", help="Hub revision of the dataset (a tag such as v0.1.0)")
+    fit.add_argument("--out", type=Path, required=True, metavar="DIR", help="model folder to create (must not exist)")
+    fit.add_argument(
+        "--target", choices=("cot", "answer", "both"), default="cot",
+        help="cot: the CoT-M conversations; answer: the multiple-choice questions' letters; both (default: cot)",
+    )  # fmt: skip
+    fit.add_argument("--tasks", help="question types for --target answer/both (default: the config's)")
+    fit.add_argument(
+        "--conditions", default="zero_shot",
+        help="prompts as triad eval builds them under these conditions, e.g. zero_shot,process,process+one_shot",
+    )  # fmt: skip
+    fit.add_argument(
+        "--train-from", default="train", metavar="SPLIT",
+        help="split to train on (default: train; it must hold anomalies, as Real-IAD's does)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--holdout-categories", metavar="CAT,...", help="categories kept out (needed with --train-from test)"
+    )
+    fit.add_argument(
+        "--lora", metavar="K=V,...", help="r=16,alpha=32,dropout=0.05,targets=q_proj,k_proj,... (the default method)"
+    )
+    fit.add_argument("--full", action="store_true", help="full fine-tuning of the language model and projector")
+    fit.add_argument("--merge", action="store_true", help="merge the LoRA weights into a plain model folder")
+    fit.add_argument("--epochs", type=float, default=1.0, help="passes over the examples (default: 1)")
+    fit.add_argument("--max-steps", type=int, help="optimizer steps (overrides --epochs)")
+    fit.add_argument("--batch-size", type=int, default=1, help="examples per device step (default: 1)")
+    fit.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default: 1)")
+    fit.add_argument("--learning-rate", type=float, help="default: 2e-4 with LoRA, 2e-5 full")
+    fit.add_argument("--lr-scheduler", choices=("linear", "cosine", "constant"), default="linear")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="auto: bf16 on a GPU")
+    fit.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    fit.add_argument("--save-steps", type=int, default=100, help="checkpoint every N steps for --resume (default: 100)")
+    fit.add_argument("--log-steps", type=int, default=10, help="log the loss every N steps (default: 10)")
+    fit.add_argument("--limit", type=int, help="only the first N records (after held-out categories)")
+    fit.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for activation memory")
+    fit.add_argument("--expert", metavar="SPEC", help="anomaly maps for the expert condition, as for triad eval")
+    fit.add_argument("--expert-args", metavar="K=V,...", help="ROI settings and the expert's own")
+    fit.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    fit.set_defaults(run=_train)
+
     convert = commands.add_parser(
         "convert-checkpoint",
         help="convert a Triad (or LLaVA-OneVision) checkpoint from the original LLaVA-NeXT layout for triad:<path>",
@@ -575,6 +623,34 @@ def _baselines(args: argparse.Namespace) -> int:
         model_args = ",".join(f"{k}={v}" for k, v in entry.model_args.items())
         print(f"  {entry.name:<{width}}  {entry.spec}  [{model_args}]  licence: {entry.license}")
         print(f"  {'':<{width}}  {entry.notes}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from triad_eval.settings import parse_key_values
+    from triad_train.options import TrainSettings
+    from triad_train.trainer import train
+
+    names = [c.strip() for c in (args.holdout_categories or "").split(",") if c.strip()]
+    settings = TrainSettings(
+        model=args.model, data=args.data, config=args.config, revision=args.revision, out=args.out,
+        target=args.target, tasks=_tasks(args.config, args.tasks) if args.tasks else None,
+        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()], train_from=args.train_from,
+        holdout=names, model_args=parse_key_values(args.model_args), lora=args.lora, full=args.full,
+        merge=args.merge, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, learning_rate=args.learning_rate, scheduler=args.lr_scheduler, seed=args.seed,
+        precision=args.precision, device=args.device, save_steps=args.save_steps, log_steps=args.log_steps,
+        limit=args.limit, gradient_checkpointing=args.gradient_checkpointing, expert=args.expert,
+        expert_args=parse_key_values(args.expert_args, "--expert-args"), resume=args.resume,
+    )  # fmt: skip
+    result = train(settings)
+    trained, log = result.args["trained_on"], result.args["log"]
+    loss = f"; loss {log[0]['loss']:.4f} -> {log[-1]['loss']:.4f}" if log else ""
+    print(
+        f"wrote {result.folder}: {result.args['optimization']['steps']} steps on {trained['records']} records of "
+        f"split {trained['split']} (held out: {', '.join(trained['held_out']) or 'none'}){loss}"
+    )
+    print(f"  evaluate it: triad eval --model {args.model.split(':', 1)[0]}:{result.folder} --data {args.data} ...")
     return 0
 
 

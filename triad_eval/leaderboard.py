@@ -25,6 +25,7 @@ from instructiad.sources import mmad
 from triad_eval.conditions import is_blind, sighted
 from triad_eval.metrics import READS, anomaly_score, compute_metrics, headline
 from triad_eval.run_folder import METRICS, identity, join_shards, load_run
+from triad_eval.trained import trained_scored
 
 _READS = (*READS, "record_index", "notes")
 """What the leaderboard reads of a prediction (the metrics' fields, the samples view's order and regions)."""
@@ -83,6 +84,17 @@ def build_board(entries: list[dict]) -> dict:
             }
         )
         rows[-1]["blind"] = _blind(rows[-1])
+        trained_on = config.get("generation", {}).get("trained_on")
+        if trained_on:  # a model made by `triad train`: did it see any record scored here?
+            scored = {p["id"] for p in entry["predictions"]}
+            rows[-1]["training"] = {
+                "split": trained_on.get("split"),
+                "categories": trained_on.get("categories", []),
+                "held_out": trained_on.get("held_out", []),
+                "dataset_fingerprint": trained_on.get("dataset", {}).get("fingerprint"),
+                "scored_records": len(scored),
+                "scored_records_trained_on": trained_scored(trained_on, scored),
+            }
         if "mmad" in metrics:  # MMAD's table, its Average row (mean over datasets) per condition
             rows[-1]["mmad"] = {
                 c: {"types": t["average"]["accuracy"], "average": t["average"]["average"]}
@@ -168,7 +180,7 @@ def _board_table(rows: list[dict], newline: str = " ") -> tuple[list[str], list[
     header += ["unparsed", "failed"]
     body = []
     for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), row["model"], row["scoring"]]
+        cells = [str(rank), _model(row), row["scoring"]]
         for c in conditions:
             pair = row["blind"]["average"].get(c, {})
             cells += [_pct(pair.get("real"))] + ([_pct(pair.get("blind"))] if c in blind else [])
@@ -200,7 +212,7 @@ def _headline(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         body.append(
             [
                 str(rank),
-                row["model"],
+                _model(row),
                 row["scoring"],
                 _pct(zero),
                 _points(gain["delta"]) if gain else "-",
@@ -230,6 +242,38 @@ def _mmad_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         for condition, table in row.get("mmad", {}).items()
     ]
     return ["model", "scoring", "condition", *types, "average"], body
+
+
+TRAINED_MARK = " †"
+"""After a model's name where it was trained on records the leaderboard scores."""
+
+
+def _model(row: dict) -> str:
+    """The model's name, marked when it was trained on any record it is scored on."""
+    contaminated = row.get("training", {}).get("scored_records_trained_on", 0) > 0
+    return row["model"] + (TRAINED_MARK if contaminated else "")
+
+
+def _training_notes(rows: list[dict]) -> list[str]:
+    """One sentence per fine-tuned model: what it was trained on, and whether this table scores
+    any of those records."""
+    notes = []
+    for row in rows:
+        training = row.get("training")
+        if not training:
+            continue
+        held = ", ".join(training["held_out"]) or "none"
+        seen = training["scored_records_trained_on"]
+        said = (
+            f"{_model(row)}: trained on {seen} of the {training['scored_records']} records scored here (split "
+            f"{training['split']} of {', '.join(training['categories'])}); its scores measure recall of its training "
+            "data, not inspection"
+            if seen
+            else f"{row['model']}: fine-tuned on split {training['split']} (held out: {held}); none of the "
+            f"{training['scored_records']} records scored here"
+        )
+        notes.append(said)
+    return notes
 
 
 def _minus(value: float | None, base: float | None) -> float | None:
@@ -274,6 +318,10 @@ def to_markdown(board: dict) -> str:
         dataset = rows[0]["dataset"]
         lines += [f"## {_title(dataset, fingerprint)}", ""]
         lines += _markdown_table(*_headline(rows))
+        notes = _training_notes(rows)
+        if notes:
+            lines += ["", "Fine-tuned models (`triad train`; † marks one trained on records scored here):", ""]
+            lines += [f"- {note}" for note in notes]
         lines += ["", "### Every task and condition", ""]
         lines += _markdown_table(*_board_table(rows))
         header, body = _visual_gains(rows)
@@ -328,7 +376,7 @@ def to_html(board: dict, entries: list[dict]) -> str:
         title = _title(dataset, fingerprint)
         plots = [_task_bars(rows), _process_by_category(mine), _roc_curves(mine)]
         sections.append(
-            f"<h2>{html.escape(title)}</h2>{_table(*_headline(rows), css='headline')}"
+            f"<h2>{html.escape(title)}</h2>{_table(*_headline(rows), css='headline')}{_training_html(rows)}"
             f"<details><summary>Every task and condition</summary>{_table(*_board_table(rows, '<br>'))}"
             f"{_gain_table(rows)}{_mmad_html(rows)}</details>"
             + "".join(
@@ -447,6 +495,15 @@ def _answers(rows: list[tuple[dict, dict]]) -> str:
         for (model, condition), answers in cells.items()
     )
     return f"<table>{head}{body}</table>"
+
+
+def _training_html(rows: list[dict]) -> str:
+    notes = _training_notes(rows)
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    lead = "Fine-tuned models (<code>triad train</code>; † marks one trained on records scored here):"
+    return f"<p>{lead}</p><ul>{items}</ul>"
 
 
 def _table(header: list[str], body: list[list[str]], css: str = "") -> str:

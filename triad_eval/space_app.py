@@ -56,6 +56,11 @@ def tables(board: dict) -> list[dict]:
     ]
 
 
+def _model(row: dict) -> str:
+    """The model's name, marked † when `triad train` trained it on records scored here (as leaderboard.md)."""
+    return row["model"] + (" †" if row.get("training", {}).get("scored_records_trained_on", 0) > 0 else "")
+
+
 def _title(dataset: dict, fingerprint: str) -> str:
     return (
         f"{dataset['source']} · config {dataset['config']} · split {dataset['split']} · fingerprint {fingerprint[:12]}"
@@ -86,7 +91,7 @@ def _headline(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         body.append(
             [
                 str(rank),
-                row["model"],
+                _model(row),
                 row["scoring"],
                 _pct(zero),
                 _points(gain["delta"]) if gain else "-",
@@ -124,7 +129,7 @@ def _detail(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     header += ["unparsed", "failed"]
     body = []
     for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), row["model"], row["scoring"]]
+        cells = [str(rank), _model(row), row["scoring"]]
         for c in conditions:
             pair = row["blind"]["average"].get(c, {})
             cells += [_pct(pair.get("real"))] + ([_pct(pair.get("blind"))] if c in blind else [])

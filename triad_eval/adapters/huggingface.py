@@ -24,12 +24,18 @@ from triad_eval.settings import boolean
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 _LETTER_FORMS = ("{}", " {}", "▁{}", "Ġ{}")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+ADAPTER_CONFIG = "adapter_config.json"
+"""What a PEFT (LoRA) adapter folder holds instead of config.json."""
+TRAINING_ARGS = "training_args.json"
+"""What `triad train` writes into the folders it makes: settings and what the model was trained on."""
 
 
 def _check_folder(path: Path) -> None:
-    """A local model folder must hold a config, safetensors weights, a processor and a chat template."""
+    """A local model folder must hold a config, safetensors weights, a processor and a chat template.
+    A LoRA adapter folder (``triad train`` without ``--merge``) holds ``adapter_config.json``
+    instead of ``config.json``; transformers loads its base model and attaches it (needs peft)."""
     names = {p.name for p in path.iterdir()}
-    if "config.json" not in names:
+    if "config.json" not in names and ADAPTER_CONFIG not in names:
         raise InstructIADError(f"{path}: not a model folder (no config.json)")
     pickles = sorted(n for n in names if n.endswith(_PICKLE_SUFFIXES))
     if pickles and not any(n.endswith(".safetensors") for n in names):
@@ -53,8 +59,10 @@ def _check_folder(path: Path) -> None:
 
 
 def _folder_fingerprint(path: Path) -> str:
-    """sha256 over config.json and the names and sizes of the weight files (cache keys change with the model)."""
-    digest = hashlib.sha256((path / "config.json").read_bytes())
+    """sha256 over config.json (an adapter's adapter_config.json) and the names and sizes of the
+    weight files (cache keys change with the model)."""
+    config = path / "config.json" if (path / "config.json").is_file() else path / ADAPTER_CONFIG
+    digest = hashlib.sha256(config.read_bytes())
     for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
     return digest.hexdigest()
@@ -62,6 +70,44 @@ def _folder_fingerprint(path: Path) -> str:
 
 def _pil(ref) -> Image.Image:
     return Image.open(io.BytesIO(ref.data)).convert("RGB")
+
+
+def trained_on(path: Path) -> dict | None:
+    """What a model folder made by `triad train` was trained on (``trained_on`` of its
+    training_args.json: dataset, split, categories, held-out ones, weights digest); ``None`` for
+    other folders. Runs record it, so that `triad leaderboard` can mark a model trained on
+    records it scores."""
+    if not (path / TRAINING_ARGS).is_file():
+        return None
+    return read_json(path / TRAINING_ARGS).get("trained_on")
+
+
+def chat_prompt(request: Request) -> tuple[list[dict], list[Image.Image], dict]:
+    """The request as chat messages for the processor's template, its images in order, and any
+    further processor inputs (none here; Triad adds its crops). `triad train` builds its prompts
+    with the same function, so training sees exactly what evaluation sends."""
+    messages = []
+    for message in request.messages:
+        content = [
+            {"type": "image"} if p["type"] == "image" else {"type": "text", "text": p["text"]}
+            for p in message["content"]
+        ]
+        messages.append({"role": message["role"], "content": content})
+    return messages, [_pil(ref) for ref in request.images], {}
+
+
+def prompt_inputs(processor, prompts: list[tuple[list[dict], list[Image.Image], dict]]):
+    """The processor's inputs (left-padded batch) for prompts as :func:`chat_prompt` makes them:
+    the chat template with the generation prompt, the images, any further inputs."""
+    conversations, images, extra = [], [], {}
+    for messages, request_images, request_extra in prompts:
+        conversations.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+        images.append(request_images)
+        for key, values in request_extra.items():
+            extra.setdefault(key, []).extend(values)
+    # a batch of text-only prompts (no_image) goes without images: processors refuse empty lists
+    images = images if any(images) else None
+    return processor(images=images, text=conversations, padding=True, return_tensors="pt", **extra)
 
 
 class HuggingFace(ModelAdapter):
@@ -98,6 +144,7 @@ class HuggingFace(ModelAdapter):
             self.check_folder(local)
         self.model_name = str(local.absolute()) if local.exists() else model
         self.version = _folder_fingerprint(local) if local.exists() else (revision or "main")
+        self.trained_on = trained_on(local) if local.is_dir() else None
         self.dtype, self.device, self.max_new_tokens, self.max_pixels = dtype, device, int(max_new_tokens), max_pixels
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
         processor_args = {"trust_remote_code": trust_remote_code, "revision": revision}
@@ -125,35 +172,18 @@ class HuggingFace(ModelAdapter):
         _check_folder(path)
 
     def cache_params(self) -> dict:
-        return {"model": self.model_name, "version": self.version, "dtype": self.dtype,
-                "max_new_tokens": self.max_new_tokens, "max_pixels": self.max_pixels, "greedy": True}  # fmt: skip
+        params = {"model": self.model_name, "version": self.version, "dtype": self.dtype,
+                  "max_new_tokens": self.max_new_tokens, "max_pixels": self.max_pixels, "greedy": True}  # fmt: skip
+        if self.trained_on is not None:  # a folder `triad train` made: the run records what it learnt from
+            params["trained_on"] = self.trained_on
+        return params
 
     def _prompt(self, request: Request) -> tuple[list[dict], list[Image.Image], dict]:
-        """The request as chat messages for the processor's template, its images in order, and
-        any further processor inputs for this request (none here; Triad adds its crops)."""
-        messages = []
-        for message in request.messages:
-            content = [
-                {"type": "image"} if p["type"] == "image" else {"type": "text", "text": p["text"]}
-                for p in message["content"]
-            ]
-            messages.append({"role": message["role"], "content": content})
-        return messages, [_pil(ref) for ref in request.images], {}
+        """The request as :func:`chat_prompt` makes it (Triad moves the expert's crops)."""
+        return chat_prompt(request)
 
     def _inputs(self, requests: list[Request]):
-        conversations, images, extra = [], [], {}
-        for request in requests:
-            messages, request_images, request_extra = self._prompt(request)
-            conversations.append(
-                self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            )
-            images.append(request_images)
-            for key, values in request_extra.items():
-                extra.setdefault(key, []).extend(values)
-        # a batch of text-only prompts (no_image) goes without images: processors refuse empty lists
-        images = images if any(images) else None
-        inputs = self.processor(images=images, text=conversations, padding=True, return_tensors="pt", **extra)
-        return inputs.to(self.model.device)
+        return prompt_inputs(self.processor, [self._prompt(request) for request in requests]).to(self.model.device)
 
     def generate(self, requests: list[Request]) -> list[Response]:
         import torch

@@ -12,13 +12,16 @@ from pathlib import Path
 
 from instructiad.errors import InstructIADError
 from instructiad.jsonio import read_json
-from triad_eval.adapters.huggingface import HuggingFace, _pil
+from triad_eval.adapters.huggingface import ADAPTER_CONFIG, HuggingFace, _pil
 from triad_eval.api import Request
 
 
 def check_triad_folder(path: Path) -> None:
     """A converted Triad folder (model_type ``triad``); says what to do with other checkpoints."""
     config_path = path / "config.json"
+    if (path / ADAPTER_CONFIG).is_file() and not config_path.is_file():  # a LoRA adapter: its base decides
+        base = read_json(path / ADAPTER_CONFIG).get("base_model_name_or_path") or ""
+        config_path = Path(base) / "config.json"
     if not path.is_dir() or not config_path.is_file():
         raise InstructIADError(f"{path}: not a Triad checkpoint folder (triad:<path> needs a folder with config.json)")
     config = read_json(config_path)
@@ -51,20 +54,25 @@ class Triad(HuggingFace):
         super().check_folder(path)
 
     def _prompt(self, request: Request) -> tuple[list[dict], list, dict]:
-        """Messages without the expert's crops and sentences; each crop goes to the image before it."""
-        messages, images, crops = [], [], []
-        for message in request.messages:
-            content = []
-            for part in message["content"]:
-                if part.get("roi"):
-                    if part["type"] == "image":
-                        crops[-1].append(_pil(part["image"]))
-                    continue
+        return triad_prompt(request)
+
+
+def triad_prompt(request: Request) -> tuple[list[dict], list, dict]:
+    """Messages without the expert's crops and sentences; each crop goes to the image before it
+    (processor input ``roi_images``). `triad train` builds Triad's prompts with it too."""
+    messages, images, crops = [], [], []
+    for message in request.messages:
+        content = []
+        for part in message["content"]:
+            if part.get("roi"):
                 if part["type"] == "image":
-                    content.append({"type": "image"})
-                    images.append(_pil(part["image"]))
-                    crops.append([])
-                else:
-                    content.append({"type": "text", "text": part["text"]})
-            messages.append({"role": message["role"], "content": content})
-        return messages, images, {"roi_images": crops}
+                    crops[-1].append(_pil(part["image"]))
+                continue
+            if part["type"] == "image":
+                content.append({"type": "image"})
+                images.append(_pil(part["image"]))
+                crops.append([])
+            else:
+                content.append({"type": "text", "text": part["text"]})
+        messages.append({"role": message["role"], "content": content})
+    return messages, images, {"roi_images": crops}
