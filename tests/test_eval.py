@@ -395,3 +395,22 @@ def test_the_leaderboard_keeps_the_newer_of_two_identical_runs(built, tmp_path, 
     assert code == 0 and f"{newer} repeats {older}" in err and "kept the newest" in err
     entries = json.loads((tmp_path / "board" / "leaderboard.json").read_text())["entries"]
     assert [e["runs"] for e in entries] == [[str(newer)]]
+
+
+def test_categories_scores_only_those_records(built, tmp_path, capsys):
+    records = open_dataset(str(built), "synthetic").records
+    category = records.column("category")[-1]  # the split's last category
+    out = tmp_path / "held-out"
+    args = eval_args(built, out, "--tasks", "discrimination", "--categories", category, "--limit", 3)
+    code, _, _ = run(capsys, *args)
+    assert code == 0
+    rows = predictions_of(out)
+    assert {r["category"] for r in rows} == {category} and len({r["id"] for r in rows}) == 3  # limit counts there
+    assert json.loads((out / "config.json").read_text())["categories"] == [category]
+    bad = tmp_path / "bad"
+    code, _, err = run(capsys, *eval_args(built, bad, "--categories", f"{category},bottle"))
+    assert code == 1 and err.strip() == (
+        f"triad: error: --categories bottle: the test split has no such category (it has: "
+        f"{', '.join(sorted(set(records.column('category'))))})"
+    )
+    assert not bad.exists()

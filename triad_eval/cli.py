@@ -160,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     evaluate.add_argument("--scoring", choices=("generate", "options"), default="generate")
     evaluate.add_argument("--limit", type=int, help="only the first N records")
+    evaluate.add_argument(
+        "--categories", metavar="CAT,...", help="only these categories' records (e.g. those a trained model held out)"
+    )
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--concurrency", type=int, default=1, help="parallel requests for API adapters")
     evaluate.add_argument("--seed", type=int, default=0)
@@ -518,6 +521,7 @@ def _eval(args: argparse.Namespace) -> int:
         out=args.out,
         tasks=_tasks(args.config, args.tasks),
         conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
+        categories=[c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None,
         split=args.split,
         revision=args.revision,
         model_args=model_args,

@@ -58,12 +58,14 @@ def iter_requests(
     expert: ExpertSource | None = None,
     shard: tuple[int, int] | None = None,
     unavailable: dict[str, int] | None = None,
+    categories: list[str] | None = None,
 ) -> Iterator[Request]:
     """The requests of :func:`build_requests`, made one record at a time as they are consumed;
-    requests a condition cannot serve are counted into ``unavailable`` (reason -> count)."""
+    requests a condition cannot serve are counted into ``unavailable`` (reason -> count). With
+    ``categories``, only those categories' records (``limit`` then counts among them)."""
     unavailable = {} if unavailable is None else unavailable
     parsed = [parse_condition(c, expert) for c in conditions]
-    indices = _record_indices(data, limit, shard)
+    indices = _record_indices(data, limit, shard, categories)
     if expert is not None and any("expert" in name.split("+") for name, _ in parsed):
         ids = data.records.column("id")
         expert.prepare(data, [ids[i] for i in indices])
@@ -97,10 +99,26 @@ def iter_requests(
                 )  # fmt: skip
 
 
-def _record_indices(data: EvalDataset, limit: int | None, shard: tuple[int, int] | None) -> list[int]:
-    """Indices of the first ``limit`` records that fall in ``shard``."""
-    ids = data.records.column("id")[:limit]
-    return [index for index, record_id in enumerate(ids) if shard is None or _record_in_shard(record_id, *shard)]
+def _record_indices(
+    data: EvalDataset, limit: int | None, shard: tuple[int, int] | None, categories: list[str] | None = None
+) -> list[int]:
+    """Indices of the first ``limit`` records (of ``categories``, where given) that fall in ``shard``.
+
+    Raises:
+        InstructIADError: a category the split does not have.
+    """
+    indices = list(range(len(data.records)))
+    if categories is not None:
+        of_record = data.records.column("category")
+        unknown = next((c for c in categories if c not in set(of_record)), None)
+        if unknown is not None:
+            known = ", ".join(sorted(set(of_record)))
+            raise InstructIADError(
+                f"--categories {unknown}: the {data.split} split has no such category (it has: {known})"
+            )
+        indices = [index for index in indices if of_record[index] in categories]
+    ids = data.records.column("id")
+    return [i for i in indices[:limit] if shard is None or _record_in_shard(ids[i], *shard)]
 
 
 def in_shard(request: Request, index: int, count: int) -> bool:

@@ -43,7 +43,10 @@ from triad_eval.summary import format_summary
 CONFIG, PREDICTIONS, METRICS, SUMMARY, CACHE, LOCK = (
     "config.json", "predictions.jsonl", "metrics.json", "summary.txt", "cache.sqlite", ".lock",
 )  # fmt: skip
-_COMPARED = ("model", "model_args", "scoring", "dataset", "tasks", "conditions", "expert", "seed", "limit", "shard")
+_COMPARED = (
+    "model", "model_args", "scoring", "dataset", "tasks", "conditions", "expert", "seed", "limit", "categories",
+    "shard",
+)  # fmt: skip
 """config.json fields that must match for --resume (package versions may differ)."""
 
 

@@ -48,6 +48,7 @@ class EvalSettings:
     model_args: dict[str, str] = field(default_factory=dict)
     scoring: str = "generate"
     limit: int | None = None
+    categories: list[str] | None = None
     batch_size: int = 8
     concurrency: int = 1
     seed: int = 0
@@ -130,6 +131,7 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
         "expert": {"spec": expert.spec} | expert.describe() if expert else None,
         "seed": settings.seed,
         "limit": settings.limit,
+        "categories": settings.categories,
         "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
         "packages": _versions(),
     }
@@ -140,7 +142,10 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
     # fails on any record fails before anything is written, and the counts are known. The run
     # then makes them again as it goes, holding one chunk at a time, never all of them.
     unavailable: dict[str, int] = {}
-    made = partial(iter_requests, data, tasks, conditions, settings.seed, settings.limit, expert, settings.shard)
+    made = partial(
+        iter_requests, data, tasks, conditions, settings.seed, settings.limit, expert, settings.shard,
+        categories=settings.categories,
+    )  # fmt: skip
     asked = [request.key for request in made(unavailable)]
     adapter.prepare(asked)
     total, asked = len(asked), None  # the keys are not needed again
