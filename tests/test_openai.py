@@ -153,7 +153,7 @@ def test_a_missing_api_key_is_a_clear_error(built, tmp_path, capsys, monkeypatch
 
 
 def test_ctrl_c_keeps_the_cache_and_resume_finishes(built, tmp_path, stub):
-    stub.latency_s = 0.05
+    stub.latency_s = 0.3  # slow enough that the run is still going when Ctrl-C comes, even on a busy machine
     out = tmp_path / "run"
     command = [sys.executable, "-m", "triad_eval", *map(str, evaluate(built, out, stub, "--batch-size", "2"))]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, env=os.environ.copy())
@@ -164,6 +164,7 @@ def test_ctrl_c_keeps_the_cache_and_resume_finishes(built, tmp_path, stub):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and b"interrupted" in err
     asked = len(stub.bodies)
+    stub.latency_s = 0.02
     finished = subprocess.run(
         [*command, "--resume"], capture_output=True, text=True, env=os.environ.copy(), check=False
     )
