@@ -156,7 +156,12 @@ def test_ctrl_c_keeps_the_cache_and_resume_finishes(built, tmp_path, stub):
     stub.latency_s = 0.3  # slow enough that the run is still going when Ctrl-C comes, even on a busy machine
     out = tmp_path / "run"
     command = [sys.executable, "-m", "triad_eval", *map(str, evaluate(built, out, stub, "--batch-size", "2"))]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, env=os.environ.copy())
+    # a shell that starts jobs in the background (CI runners, `cmd &`) leaves SIGINT ignored,
+    # and an ignored signal is inherited: give the run the default, as a terminal would
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.time() + 30
     while len(stub.bodies) < 6 and time.time() < deadline:
         time.sleep(0.01)
