@@ -78,10 +78,10 @@ def test_an_image_too_large_for_the_api_is_resized():
 
 @pytest.mark.parametrize("fault", ["429", "500", "malformed", "garbage", "timeout"])
 def test_transient_faults_are_retried(built, tmp_path, stub, capsys, fault):
-    stub.slow_s = 1.5
+    stub.slow_s = 4.0  # a "timeout" answer comes far later than the client waits; others far sooner
     stub.faults.extend([fault, fault])
     out = tmp_path / "run"
-    args = evaluate(built, out, stub, "--limit", "3", "--model-args", "backoff=0.01,timeout=0.5")
+    args = evaluate(built, out, stub, "--limit", "3", "--model-args", "backoff=0.01,timeout=1.5")
     code, _, _ = run(capsys, *args)
     assert code == 0
     assert all(r["status"] == "ok" for r in predictions(out))
