@@ -60,10 +60,7 @@ def push(
     api = HfApi(endpoint=endpoint, token=os.environ.get("HF_TOKEN"))
     try:
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
-        if tag in {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}:
-            raise InstructIADError(
-                f"{repo_id}: tag {tag} already exists; choose another --revision (nothing was uploaded)"
-            )
+        refuse_existing_tag(api, repo_id, tag)
         commit = api.upload_folder(
             repo_id=repo_id,
             repo_type="dataset",
@@ -78,3 +75,10 @@ def push(
     except ValueError as error:  # the Hub refused the card's YAML metadata
         raise InstructIADError(f"push to {repo_id} failed: {' '.join(str(error).split())}") from None
     return [*plan, f"uploaded {summary} (commit {commit.oid})"]
+
+
+def refuse_existing_tag(api, repo_id: str, tag: str) -> None:
+    """Raise before anything is uploaded if the dataset repo ``repo_id`` already has ``tag``
+    (``api``: a ``huggingface_hub.HfApi``); a tag made after the commit would fail with 409."""
+    if tag in {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}:
+        raise InstructIADError(f"{repo_id}: tag {tag} already exists; choose another --revision (nothing was uploaded)")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import schemas
 from instructiad.errors import InstructIADError
+from instructiad.hub import refuse_existing_tag
 from triad_eval.leaderboard import build_board, collect
 from triad_eval.run_folder import CONFIG, METRICS, PREDICTIONS, SUMMARY, identity, read_config
 
@@ -169,10 +170,8 @@ def push_results(
     api = HfApi(endpoint=endpoint, token=token)
     try:
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
-        if revision and revision in {tag.name for tag in api.list_repo_refs(repo_id, repo_type="dataset").tags}:
-            raise InstructIADError(
-                f"{repo_id}: tag {revision} already exists; choose another --revision (nothing was uploaded)"
-            )
+        if revision:
+            refuse_existing_tag(api, repo_id, revision)
         present = api.list_repo_files(repo_id, repo_type="dataset")
         stale = sorted(name for name in present if name.startswith(f"{RUNS}/") and name not in plan.files)
         operations = [
