@@ -486,6 +486,11 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if report["failures"] else 0
 
 
+def _names(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (a comma-separated option's names)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _tasks(config: str, given: str | None) -> list[str]:
     """The tasks `triad eval` asks of ``config``: those ``given`` (comma-separated), else the
     config's own: MMAD's question types for ``mmad``, CoT-M's for every other config. A type of
@@ -496,7 +501,7 @@ def _tasks(config: str, given: str | None) -> list[str]:
     own = list(mmad.TASKS) if config == mmad.NAME else [t for t in QUESTION_TYPES if t not in mmad.TASKS]
     if given is None:
         return own
-    names = [t.strip() for t in given.split(",") if t.strip()]
+    names = _names(given)
     foreign = next((t for t in names if t in QUESTION_TYPES and t not in own), None)
     if foreign and config != "all":
         raise InstructIADError(
@@ -520,8 +525,8 @@ def _eval(args: argparse.Namespace) -> int:
         config=args.config,
         out=args.out,
         tasks=_tasks(args.config, args.tasks),
-        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
-        categories=[c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None,
+        conditions=_names(args.conditions),
+        categories=_names(args.categories) if args.categories else None,
         split=args.split,
         revision=args.revision,
         model_args=model_args,
@@ -558,7 +563,7 @@ def _export(args: argparse.Namespace) -> int:
         format=args.format,
         out=args.out,
         tasks=_tasks(args.config, args.tasks),
-        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()],
+        conditions=_names(args.conditions),
         split=args.split,
         revision=args.revision,
         seed=args.seed,
@@ -635,11 +640,11 @@ def _train(args: argparse.Namespace) -> int:
     from triad_train.options import TrainSettings
     from triad_train.trainer import train
 
-    names = [c.strip() for c in (args.holdout_categories or "").split(",") if c.strip()]
+    names = _names(args.holdout_categories or "")
     settings = TrainSettings(
         model=args.model, data=args.data, config=args.config, revision=args.revision, out=args.out,
         target=args.target, tasks=_tasks(args.config, args.tasks) if args.tasks else None,
-        conditions=[c.strip() for c in args.conditions.split(",") if c.strip()], train_from=args.train_from,
+        conditions=_names(args.conditions), train_from=args.train_from,
         holdout=names, model_args=parse_key_values(args.model_args), lora=args.lora, full=args.full,
         merge=args.merge, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         grad_accum=args.grad_accum, learning_rate=args.learning_rate, scheduler=args.lr_scheduler, seed=args.seed,

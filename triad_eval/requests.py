@@ -110,9 +110,10 @@ def _record_indices(
     indices = list(range(len(data.records)))
     if categories is not None:
         of_record = data.records.column("category")
-        unknown = next((c for c in categories if c not in set(of_record)), None)
+        present = set(of_record)
+        unknown = next((c for c in categories if c not in present), None)
         if unknown is not None:
-            known = ", ".join(sorted(set(of_record)))
+            known = ", ".join(sorted(present))
             raise InstructIADError(
                 f"--categories {unknown}: the {data.split} split has no such category (it has: {known})"
             )

@@ -71,10 +71,10 @@ class Replay(ModelAdapter):
         if self.answers is None:
             raise InstructIADError(f"{self.path}: a {self.format} file is read with the dataset (bind it first)")
         keys = set(asked)
-        asked = {key[0] for key in keys}
-        known = self.record_ids if self.record_ids is not None else asked
+        evaluated = {record_id for record_id, _, _ in keys}
+        known = self.record_ids if self.record_ids is not None else evaluated
         # a record this run does not evaluate (another shard's) is fine if the dataset has it
-        unknown = {k for k in self.answers if k not in keys and (k[0] in asked or k[0] not in known)}
+        unknown = {k for k in self.answers if k not in keys and (k[0] in evaluated or k[0] not in known)}
         if unknown:
             example = " / ".join(sorted(unknown)[0])
             raise InstructIADError(
