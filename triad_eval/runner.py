@@ -148,7 +148,8 @@ def _run(settings: EvalSettings, stack: ExitStack) -> RunResult:
     )  # fmt: skip
     asked = [request.key for request in made(unavailable)]
     adapter.prepare(asked)
-    total, asked = len(asked), None  # the keys are not needed again
+    total = len(asked)
+    del asked  # not needed again: a large run's keys are tens of megabytes
     params = adapter.cache_params()  # once: it can be costly (replay hashes its whole file)
     config["generation"] = params
     config["unavailable"] = unavailable
